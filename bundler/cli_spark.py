@@ -1,0 +1,9 @@
+"""CLI command(s) for bundler.spark (registered by bundler.cli.build_app)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the bundler app."""
