@@ -185,7 +185,7 @@ def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
             if pkg.url.startswith("file://"):
                 src = open(unquote(urlparse(pkg.url).path), "rb")  # noqa: SIM115
             else:
-                src = urllib.request.urlopen(pkg.url, timeout=60)  # noqa: S310
+                src = urllib.request.urlopen(pkg.url, timeout=60)
             with src:
                 while chunk := src.read(1 << 20):
                     digest.update(chunk)
@@ -224,11 +224,22 @@ def _install_pip(
         try:
             run(
                 [
-                    sys.executable, "-m", "pip", "--python", str(python),
-                    "install", "--no-deps", "--no-index", "--require-hashes",
-                    "--no-compile", "--no-warn-script-location", "--disable-pip-version-check",
-                    "--no-cache-dir", "-r", str(req),
-                ],  # fmt: skip
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "--python",
+                    str(python),
+                    "install",
+                    "--no-deps",
+                    "--no-index",
+                    "--require-hashes",
+                    "--no-compile",
+                    "--no-warn-script-location",
+                    "--disable-pip-version-check",
+                    "--no-cache-dir",
+                    "-r",
+                    str(req),
+                ],
                 what=f"pip install for variant '{variant.name}'",
                 env={"PIP_CONFIG_FILE": os.devnull, "PYTHONNOUSERSITE": "1"},
                 reporter=reporter,

@@ -1,9 +1,104 @@
 """CLI command(s) for bundler.image (registered by bundler.cli.build_app)."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: typer reads these annotations when the
+# command is defined, and the option types are imported inside ``register``.
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the bundler app."""
+    from bundler.cli import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, open_workspace, reporting
+    from bundler.image import BUILDERS, DEFAULT_BASE, DEFAULT_REPOSITORY, PYSPARK_MODES
+
+    @app.command("image")
+    def image(
+        variant: Annotated[str, typer.Argument(help="Variant whose environment goes in.")],
+        base: Annotated[
+            str,
+            typer.Option("--base", help="Base image, already in the builder's local store."),
+        ] = DEFAULT_BASE,
+        tag: Annotated[
+            str | None,
+            typer.Option("--tag", "-t", help=f"Image tag [default: {DEFAULT_REPOSITORY}:VARIANT]."),
+        ] = None,
+        builder: Annotated[
+            str | None,
+            typer.Option(
+                "--builder",
+                help=f"{', '.join(BUILDERS)} [default: the first that works, in that order].",
+            ),
+        ] = None,
+        pyspark: Annotated[
+            str,
+            typer.Option(
+                "--pyspark",
+                help=f"{'|'.join(PYSPARK_MODES)}: leave the environment's pyspark out "
+                "(auto: when the base image sets SPARK_HOME).",
+            ),
+        ] = "auto",
+        slim: Annotated[
+            bool,
+            typer.Option(
+                "--slim/--no-slim",
+                help="Leave out unused test suites, static libraries and man pages.",
+            ),
+        ] = True,
+        compile_: Annotated[
+            bool,
+            typer.Option(
+                "--compile/--no-compile",
+                help="Byte-compile in the image (faster imports, a larger layer).",
+            ),
+        ] = True,
+        archive: Annotated[
+            Path | None,
+            typer.Option("--archive", help="Build from this bundler pack archive, as it is."),
+        ] = None,
+        dockerfile: Annotated[
+            Path | None,
+            typer.Option("--dockerfile", help="[default: WORKSPACE/docker/Dockerfile]"),
+        ] = None,
+        platform: Annotated[
+            str, typer.Option("--platform", help="Platform of the environment.")
+        ] = "linux-64",
+        workspace: WorkspaceOpt = Path("."),
+        as_json: JsonOpt = False,
+        quiet: QuietOpt = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Build a Spark image with the variant's environment as one layer."""
+        from bundler.image import ImageOptions, build_image
+        from bundler.render import human_size, print_json
+
+        options = ImageOptions(
+            workspace=workspace,
+            variant=variant,
+            base=base,
+            tag=tag,
+            builder=builder,
+            platform=platform,
+            archive=archive,
+            pyspark=pyspark,
+            slim=slim,
+            compile=compile_,
+            dockerfile=dockerfile,
+        )
+        with reporting(quiet, as_json, verbose) as reporter:
+            open_workspace(workspace)
+            result = build_image(options, reporter)
+        if as_json:
+            print_json(result.to_dict())
+            return
+        if quiet:
+            return
+        print(f"{result.tag}  {result.image_id[:19]}  built with {result.builder}")
+        print(
+            f"environment layer: {human_size(result.env_size)} unpacked before byte-compiling, "
+            f"{human_size(result.archive_size)} compressed ({result.archive})"
+        )
+        for group, size in result.removed.items():
+            print(f"  left out {group}: {human_size(size)}")

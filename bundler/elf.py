@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSegment
@@ -121,15 +122,16 @@ def read_dynamic(path: str | os.PathLike[str]) -> DynamicInfo | None:
                 runpath: list[str] = []
                 soname = None
                 for tag in segment.iter_tags():
-                    kind = tag.entry.d_tag
+                    # pyelftools sets .needed/.rpath/.runpath/.soname per tag kind
+                    kind, value = tag.entry.d_tag, cast(Any, tag)
                     if kind == "DT_NEEDED":
-                        needed.append(tag.needed)
+                        needed.append(value.needed)
                     elif kind == "DT_RPATH":
-                        rpath.extend(_split_path_list(tag.rpath))
+                        rpath.extend(_split_path_list(value.rpath))
                     elif kind == "DT_RUNPATH":
-                        runpath.extend(_split_path_list(tag.runpath))
+                        runpath.extend(_split_path_list(value.runpath))
                     elif kind == "DT_SONAME":
-                        soname = tag.soname
+                        soname = value.soname
                 return DynamicInfo(tuple(needed), tuple(rpath), tuple(runpath), soname)
             return None
     except (ELFError, ValueError, KeyError, UnicodeDecodeError, OSError, AssertionError) as exc:
@@ -230,9 +232,7 @@ class _Resolver:
         text = entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
         text = text.replace("${PLATFORM}", self.machine).replace("$PLATFORM", self.machine)
         if "$LIB" in text or "${LIB}" in text:
-            return [
-                text.replace("${LIB}", lib).replace("$LIB", lib) for lib in ("lib64", "lib")
-            ]
+            return [text.replace("${LIB}", lib).replace("$LIB", lib) for lib in ("lib64", "lib")]
         return [text]
 
     def resolves(self, soname: str, origin: str, info: DynamicInfo) -> bool:

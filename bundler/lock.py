@@ -161,9 +161,10 @@ def _check_channel(step: SolveStep, name: str) -> None:
 
     if name.startswith("file://"):
         local = Path(name.removeprefix("file://"))
-        if not (local / "noarch" / "repodata.json").is_file() and not (
-            local / step.platform / "repodata.json"
-        ).is_file():
+        if (
+            not (local / "noarch" / "repodata.json").is_file()
+            and not (local / step.platform / "repodata.json").is_file()
+        ):
             raise ChannelError(
                 f"variant '{step.variant.name}': channel {name} is unreachable "
                 f"(no {step.platform}/repodata.json or noarch/repodata.json under {local})",
@@ -173,11 +174,17 @@ def _check_channel(step: SolveStep, name: str) -> None:
     gateway = rattler.Gateway()
     try:
         asyncio.run(
-            gateway.query([_channel(name)], [step.platform, "noarch"], ["python"], recursive=False)
+            gateway.query(
+                [_channel(name)],
+                [rattler.Platform(step.platform), rattler.Platform("noarch")],
+                ["python"],
+                recursive=False,
+            )
         )
     except Exception as exc:
         raise ChannelError(
-            f"variant '{step.variant.name}': channel '{name}' is unreachable: {_short(str(exc), 200)}",
+            f"variant '{step.variant.name}': channel '{name}' is unreachable: "
+            f"{_short(str(exc), 200)}",
             "check the network or the channel name; offline, list a file:// mirror instead",
         ) from exc
 
@@ -201,7 +208,7 @@ def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
             rattler.solve(
                 sources=[_channel(c) for c in step.channels],
                 specs=list(step.specs),
-                platforms=[step.platform, "noarch"],
+                platforms=[rattler.Platform(step.platform), rattler.Platform("noarch")],
                 virtual_packages=vpkgs,
                 channel_priority=rattler.ChannelPriority.Strict,
             )
@@ -279,7 +286,9 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
     return packages, skipped
 
 
-def _guard(variant: Variant, packages: list[LockedPackage], allow: bool, reporter: Reporter) -> list[str]:
+def _guard(
+    variant: Variant, packages: list[LockedPackage], allow: bool, reporter: Reporter
+) -> list[str]:
     from bundler.guards import check_versions
 
     warnings = []

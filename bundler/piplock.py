@@ -68,7 +68,7 @@ def platform_tags(platform: str, glibc: str = "2.28") -> list[str]:
         versions = ["11_0", "10_15", "10_14", "10_13", "10_12", "10_9"]
         if arch == "arm64":
             versions = ["14_0", "13_0", "12_0", "11_0"]
-        return [f"macosx_{v}_{arch}" for v in versions] + [f"macosx_11_0_universal2"]
+        return [f"macosx_{v}_{arch}" for v in versions] + ["macosx_11_0_universal2"]
     return ["win_amd64"]
 
 

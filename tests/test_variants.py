@@ -56,7 +56,10 @@ def test_inputs_hash_ignores_comments_but_not_specs(tmp_path: Path) -> None:
         a="channels: [conda-forge]\ndependencies: [python 3.11.*]\n",
     )
     h1 = load_workspace(root).get("v").inputs_hash()
-    write(root / "environments/a.yml", "# hi\nchannels: [conda-forge]\ndependencies: [python 3.11.*]\n")
+    write(
+        root / "environments/a.yml",
+        "# hi\nchannels: [conda-forge]\ndependencies: [python 3.11.*]\n",
+    )
     assert load_workspace(root).get("v").inputs_hash() == h1
     write(root / "environments/a.yml", "channels: [conda-forge]\ndependencies: [python 3.12.*]\n")
     assert load_workspace(root).get("v").inputs_hash() != h1
@@ -114,7 +117,7 @@ def test_unknown_platform_and_bad_cuda(tmp_path: Path) -> None:
 
 
 def test_missing_variants_toml(tmp_path: Path) -> None:
-    with pytest.raises(WorkspaceError, match="variants.toml not found"):
+    with pytest.raises(WorkspaceError, match=r"variants\.toml not found"):
         load_workspace(tmp_path)
 
 

@@ -1,0 +1,625 @@
+"""A variant's packed environment as one layer of a Spark image (``docker/Dockerfile``).
+
+``bundler image`` replaces the hand-made "python-deps" layer of Spark-on-Kubernetes
+images.  The environment is packed on the host, so the image build needs no network
+and no conda:
+
+1. the variant's archive (``dist/<variant>-<platform>.tar.gz``) is reused when it is
+   fresh, else packed;
+2. its listing decides what an executor image can do without (:func:`plan_slim`):
+   pyspark when the base image carries Spark, test suites that no other module
+   imports, static libraries, man pages; the variant is packed again without them
+   into ``.bundler/image/`` (reused while nothing changed), so ``bundler verify``
+   checks exactly what goes into the image;
+3. the builder (docker, podman or buildah, found when not named) builds the
+   Dockerfile from a context that holds only that archive: ``ADD`` extracts it in a
+   build stage, ``conda-unpack`` fixes its prefix for ``/opt/bundler/envs/<variant>``
+   and one ``COPY`` makes it a single layer of the final image.
+
+Nothing is pulled: the base image must already be in the builder's local store.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import glob
+import json
+import os
+import platform as host
+import re
+import shutil
+import tarfile
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bundler import __version__
+from bundler.errors import BundlerError, SubprocessError, ToolMissingError
+from bundler.events import NullReporter, Reporter
+from bundler.proc import run
+
+BUILDERS = ("docker", "podman", "buildah")
+DEFAULT_BASE = "localhost/spark-k8s:3.5.7-hadoop3.4.2"
+DEFAULT_REPOSITORY = "spark-k8s-python-deps"
+ENV_ROOT = "/opt/bundler/envs"
+PYSPARK_MODES = ("auto", "keep", "drop")
+#: Labels the Dockerfile sets from the build arguments.
+LABEL_VARIANT = "io.bundler.variant"
+LABEL_LOCK_HASH = "io.bundler.lock-hash"
+LABEL_VERSION = "io.bundler.version"
+LABEL_ARCHIVE_SHA256 = "io.bundler.archive-sha256"
+LABEL_PYTHON = "io.bundler.python"
+LABEL_PYSPARK = "io.bundler.pyspark"
+_OCI_ARCH = {"linux-64": "amd64", "linux-aarch64": "arm64", "linux-ppc64le": "ppc64le"}
+_HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "ppc64le"}
+_INSTALL_HINT = (
+    "install one: 'apt-get install buildah' (or podman), or start the docker daemon; "
+    "as root in a container set STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot"
+)
+
+
+class ImageError(BundlerError):
+    """The image cannot be built as asked (base image, archive, platform)."""
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    workspace: Path = Path(".")
+    variant: str = ""
+    base: str = DEFAULT_BASE
+    tag: str | None = None  # default spark-k8s-python-deps:<variant>
+    builder: str | None = None  # docker, podman or buildah; found when None
+    platform: str = "linux-64"
+    archive: Path | None = None  # build from this archive as it is: no packing, no slimming
+    pyspark: str = "auto"  # drop pyspark when the base has Spark (auto), or keep/drop
+    slim: bool = True
+    compile: bool = True  # byte-compile in the build: executors import faster
+    dockerfile: Path | None = None
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    tag: str
+    image_id: str
+    builder: str
+    base: str
+    variant: str
+    archive: Path
+    archive_sha256: str
+    archive_size: int
+    env_size: int  # unpacked, before byte-compiling
+    removed: dict[str, int]  # slimming group -> bytes left out
+    labels: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "image_id": self.image_id,
+            "builder": self.builder,
+            "base": self.base,
+            "variant": self.variant,
+            "archive": str(self.archive),
+            "archive_sha256": self.archive_sha256,
+            "archive_size": self.archive_size,
+            "env_size": self.env_size,
+            "removed": self.removed,
+            "labels": self.labels,
+        }
+
+
+# ---------------------------------------------------------------- builders
+
+
+@dataclass(frozen=True)
+class Builder:
+    name: str
+    exe: str
+
+    def inspect_cmd(self, image: str) -> list[str]:
+        if self.name == "buildah":
+            return [self.exe, "inspect", "--type", "image", image]
+        return [self.exe, "image", "inspect", image]
+
+    def build_cmd(
+        self,
+        *,
+        context: Path,
+        dockerfile: Path,
+        tag: str,
+        build_args: dict[str, str],
+        iidfile: Path,
+        oci_platform: str | None = None,
+    ) -> list[str]:
+        cmd = [self.exe, "build", "-f", str(dockerfile), "-t", tag, "--iidfile", str(iidfile)]
+        if self.name != "docker":
+            # HEALTHCHECK exists only in the docker format; never pull, the base is local.
+            cmd += ["--format", "docker", "--pull=never"]
+        if oci_platform:
+            cmd += ["--platform", oci_platform]
+        for key, value in build_args.items():
+            cmd += ["--build-arg", f"{key}={value}"]
+        return [*cmd, str(context)]
+
+
+def _usable(name: str, exe: str) -> str | None:
+    """Why ``name`` cannot build here, or None when it can."""
+    if name != "docker":
+        return None
+    try:
+        run([exe, "version", "--format", "{{.Server.Version}}"], what="docker", timeout=30)
+    except BundlerError:
+        return "installed, but its daemon is not reachable"
+    return None
+
+
+def find_builder(name: str | None = None) -> Builder:
+    """The named builder, or the first usable of docker, podman and buildah."""
+    if name is not None and name not in BUILDERS:
+        raise ImageError(f"unknown builder '{name}'", f"use one of {', '.join(BUILDERS)}")
+    tried = []
+    for candidate in (name,) if name else BUILDERS:
+        exe = shutil.which(candidate)
+        why = "not installed" if exe is None else _usable(candidate, exe)
+        if exe is not None and why is None:
+            return Builder(candidate, exe)
+        tried.append(f"{candidate} ({why})")
+    what = f"image builder {tried[0]}" if name else f"no image builder found: {', '.join(tried)}"
+    raise ToolMissingError(what, _INSTALL_HINT)
+
+
+def inspect_base(builder: Builder, base: str) -> dict[str, Any]:
+    """The base image's config from the builder's local store; ImageError if absent."""
+    try:
+        out = run(builder.inspect_cmd(base), what=f"{builder.name} inspect {base}").stdout
+    except SubprocessError as exc:
+        raise ImageError(
+            f"base image {base} not found in {builder.name}'s local images ({exc.message})",
+            f"bundler never pulls: '{builder.name} pull {base}' or build it first; "
+            f"'{builder.name} images' lists what is there",
+        ) from exc
+    data = json.loads(out)
+    return data[0] if isinstance(data, list) and data else data
+
+
+def base_env(config: dict[str, Any]) -> dict[str, str]:
+    """Environment variables of an inspected image (buildah, podman or docker shape)."""
+    for path in (("OCIv1", "config"), ("Docker", "config"), ("Config",), ("config",)):
+        node: Any = config
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get("Env"):
+            return dict(item.split("=", 1) for item in node["Env"] if "=" in item)
+    return {}
+
+
+def base_arch(config: dict[str, Any]) -> str | None:
+    for node in (config.get("OCIv1"), config.get("Docker"), config):
+        if isinstance(node, dict):
+            arch = node.get("architecture") or node.get("Architecture")
+            if arch:
+                return str(arch)
+    return None
+
+
+# ---------------------------------------------------------------- slimming
+
+
+@dataclass
+class Listing:
+    """What an archive holds, read once: sizes, package file lists, test references."""
+
+    sizes: dict[str, int] = field(default_factory=dict)
+    package_files: dict[str, list[str]] = field(default_factory=dict)  # pyspark's files
+    modules_used: set[str] = field(default_factory=set)  # imported by non-test code
+    strings: dict[str, set[str]] = field(default_factory=dict)  # top package -> constants
+
+
+_TEST_DIRS = ("tests", "test")
+_PY_ROOT = re.compile(r"^lib/python\d+\.\d+/(?:site-packages/)?")
+_DOC_DIRS = ("share/man/", "share/info/", "share/gtk-doc/", "man/")
+
+
+def _module_path(path: str) -> list[str] | None:
+    """Dotted parts of the module a path under lib/pythonX.Y belongs to, else None."""
+    m = _PY_ROOT.match(path)
+    if not m:
+        return None
+    parts = path[m.end() :].split("/")
+    if parts[-1] == "__init__.py":
+        parts = parts[:-1]
+    elif parts[-1].endswith(".py"):
+        parts[-1] = parts[-1][:-3]
+    return parts
+
+
+def _test_dir(path: str) -> str | None:
+    """The outermost tests/test directory under lib/pythonX.Y that holds ``path``."""
+    m = _PY_ROOT.match(path)
+    if not m:
+        return None
+    parts = path[m.end() :].split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in _TEST_DIRS:
+            return path[: m.end()] + "/".join(parts[: i + 1])
+    return None
+
+
+def _scan_python(path: str, source: bytes, listing: Listing) -> None:
+    """Record the modules and test-like strings that one non-test module refers to."""
+    parts = _module_path(path) or []
+    package = parts if path.endswith("/__init__.py") else parts[:-1]
+    strings = listing.strings.setdefault(parts[0] if parts else "", set())
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        # Unparseable (a template, Python 2): keep every tests directory it mentions.
+        text = source.decode("utf-8", "replace")
+        listing.modules_used.update(re.findall(r"[\w.]+\.tests?\b", text))
+        strings.update(_TEST_DIRS)
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            listing.modules_used.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            mod = ".".join([*base, node.module] if node.module else base)
+            listing.modules_used.add(mod)
+            listing.modules_used.update(f"{mod}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if "test" in node.value and len(node.value) < 300:
+                strings.add(node.value)
+
+
+def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
+    """Read a tar.gz archive once: every file's size, pyspark's files, test references."""
+    from isal import igzip
+
+    reporter = reporter or NullReporter()
+    reporter.step(f"reading {archive.name}")
+    listing = Listing()
+    records: dict[str, bytes] = {}
+    with igzip.open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        for member in tar:
+            if member.isdir():
+                continue
+            name = member.name.removeprefix("./")
+            listing.sizes[name] = member.size if member.isfile() else 0
+            if not member.isfile():
+                continue
+            wanted = name.endswith(".py") and _PY_ROOT.match(name) and not _test_dir(name)
+            meta = re.match(r"conda-meta/pyspark-\d.*\.json$", name) or re.search(
+                r"/pyspark-[^/]*\.dist-info/RECORD$", name
+            )
+            if not (wanted or meta):
+                continue
+            fh = tar.extractfile(member)
+            data = fh.read() if fh else b""
+            if meta:
+                records[name] = data
+            elif b"test" in data:
+                _scan_python(name, data, listing)
+    for name, data in records.items():
+        if name.startswith("conda-meta/"):
+            files = json.loads(data).get("files", [])
+            listing.package_files.setdefault("pyspark", []).extend([*files, name])
+        else:
+            site = name.rsplit("/", 2)[0]
+            for line in data.decode("utf-8", "replace").splitlines():
+                rel = line.split(",", 1)[0]
+                if rel:
+                    target = os.path.normpath(f"{site}/{rel}")
+                    listing.package_files.setdefault("pyspark", []).append(target)
+    return listing
+
+
+def _test_dir_used(test_dir: str, listing: Listing) -> bool:
+    parts = _module_path(test_dir + "/__init__.py") or []
+    dotted, base = ".".join(parts), parts[-1]
+    if any(m == dotted or m.startswith(dotted + ".") for m in listing.modules_used):
+        return True
+    for s in listing.strings.get(parts[0], ()):
+        if s == base or s.endswith("." + base) or dotted in s:
+            return True
+        if s.startswith(base + "/") or f"/{base}/" in s or s.endswith("/" + base):
+            return True
+    return False
+
+
+def _collapse(paths: Iterable[str], sizes: dict[str, int]) -> list[str]:
+    """Few glob patterns covering exactly ``paths``: whole directories where possible."""
+    chosen = {p for p in paths if p in sizes}
+    per_dir: Counter[str] = Counter()
+    for p in sizes:
+        for d in _parents(p):
+            per_dir[d] += 1
+    mine: Counter[str] = Counter()
+    for p in chosen:
+        for d in _parents(p):
+            mine[d] += 1
+    patterns = set()
+    for p in chosen:
+        top = None
+        for d in _parents(p):  # shallowest first
+            if mine[d] == per_dir[d] and d.count("/") >= 1:
+                top = d
+                break
+        patterns.add(glob.escape(top) + "/*" if top else glob.escape(p))
+    return sorted(patterns)
+
+
+def _parents(path: str) -> Iterator[str]:
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
+
+
+@dataclass(frozen=True)
+class SlimPlan:
+    """What the image leaves out: glob patterns for conda-pack, bytes per group."""
+
+    exclude: tuple[str, ...] = ()
+    removed: dict[str, int] = field(default_factory=dict)
+    dropped_modules: tuple[str, ...] = ()
+    kept_test_dirs: tuple[str, ...] = ()
+
+
+def plan_slim(listing: Listing, *, drop_pyspark: bool, slim: bool, cuda: bool) -> SlimPlan:
+    """Decide what an executor image can do without, from an archive's listing.
+
+    - pyspark (its files as its conda record or dist-info RECORD lists them) when
+      the base image carries Spark, which puts its own pyspark first anyway;
+    - with ``slim``: test suites (``tests``/``test`` directories under lib/pythonX.Y)
+      unless a non-test module imports them or names them in a string (numexpr's
+      ``__init__`` imports ``numexpr.tests``, for instance); static libraries
+      (``*.a``, ``*.la``) except for CUDA variants, whose JIT compilers link
+      ``libcudadevrt.a`` at run time; man and info pages.
+    Headers stay: CuPy, cuDF and torch.compile compile against them at run time.
+    """
+    groups: dict[str, list[str]] = {}
+    sizes = listing.sizes
+    if drop_pyspark and listing.package_files.get("pyspark"):
+        groups["pyspark"] = _collapse(listing.package_files["pyspark"], sizes)
+    kept: tuple[str, ...] = ()
+    if slim:
+        test_dirs = sorted({d for p in sizes if (d := _test_dir(p))})
+        kept = tuple(d for d in test_dirs if _test_dir_used(d, listing))
+        groups["tests"] = [glob.escape(d) + "/*" for d in test_dirs if d not in kept]
+        if not cuda and any(p.endswith((".a", ".la")) for p in sizes):
+            groups["static-libs"] = ["*.a", "*.la"]
+        docs = [d for d in _DOC_DIRS if any(p.startswith(d) for p in sizes)]
+        groups["docs"] = [glob.escape(d) + "*" for d in docs]
+    removed: dict[str, int] = {}
+    exclude: list[str] = []
+    gone: set[str] = set()
+    for group, patterns in groups.items():
+        if not patterns:
+            continue
+        matched = {p for p in sizes if p not in gone and _matches(p, patterns)}
+        gone |= matched
+        removed[group] = sum(sizes[p] for p in matched)
+        exclude.extend(patterns)
+    dropped = ("pyspark",) if "pyspark" in groups else ()
+    return SlimPlan(tuple(exclude), removed, dropped, kept)
+
+
+def _matches(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, pat) for pat in patterns)
+
+
+# ---------------------------------------------------------------- archives
+
+
+def _manifest(archive: Path) -> dict[str, Any]:
+    path = archive.with_name(archive.name + ".json")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ImageError(
+            f"{path}: no readable manifest beside the archive",
+            "use an archive written by 'bundler pack'",
+        ) from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _fresh(archive: Path, variant: Any, platform: str, exclude: tuple[str, ...]) -> bool:
+    """``archive`` was packed from the variant's current lock with these exclusions."""
+    try:
+        manifest = _manifest(archive)
+    except ImageError:
+        return False
+    excluded = manifest.get("excluded") or []
+    return (
+        manifest.get("variant") == variant.name
+        and manifest.get("platform") == platform
+        and manifest.get("inputs_hash") == variant.inputs_hash()
+        and manifest.get("archive", {}).get("size") == archive.stat().st_size
+        and archive.stat().st_mtime >= variant.lock_path.stat().st_mtime
+        and excluded[: len(exclude)] == list(exclude)
+    )
+
+
+def packed(
+    workspace: Path,
+    variant: Any,
+    platform: str,
+    output: Path,
+    exclude: tuple[str, ...] = (),
+    reporter: Reporter | None = None,
+) -> Path:
+    """``output`` packed from the variant's lock, reused while lock and ``exclude`` match."""
+    from bundler.lockfile import require_fresh
+    from bundler.pack import PackOptions, pack_archive
+
+    reporter = reporter or NullReporter()
+    require_fresh(variant)
+    if _fresh(output, variant, platform, exclude):
+        reporter.step(f"using {output} (packed from the current lock)")
+        return output
+    options = PackOptions(
+        workspace=workspace, variant=variant.name, output=output, platform=platform,
+        exclude=exclude,
+    )  # fmt: skip
+    return pack_archive(options, reporter).path
+
+
+@dataclass(frozen=True)
+class PreparedArchive:
+    path: Path
+    manifest: dict[str, Any]
+    slim: SlimPlan
+    env_size: int  # unpacked bytes, before byte-compiling
+
+
+def prepare_archive(
+    options: ImageOptions, variant: Any, base_has_spark: bool, reporter: Reporter
+) -> PreparedArchive:
+    """The archive the image is built from: given, or packed and slimmed for the image."""
+    if options.archive is not None:
+        archive = options.archive
+        if not archive.is_file():
+            raise ImageError(f"{archive}: no such archive", "pass an archive from 'bundler pack'")
+        if not archive.name.endswith((".tar.gz", ".tgz")):
+            raise ImageError(f"{archive.name}: an image needs a .tar.gz archive", "pack to .tar.gz")
+        listing = read_listing(archive, reporter)
+        manifest = _manifest(archive)
+        if manifest.get("variant") not in (None, variant.name):
+            raise ImageError(f"{archive} holds variant '{manifest['variant']}', not {variant.name}")
+        return PreparedArchive(archive, manifest, SlimPlan(), sum(listing.sizes.values()))
+    root = variant.workspace
+    full = root / "dist" / f"{variant.name}-{options.platform}.tar.gz"
+    archive = packed(root, variant, options.platform, full, (), reporter)
+    listing = read_listing(archive, reporter)
+    drop = options.pyspark == "drop" or (options.pyspark == "auto" and base_has_spark)
+    plan = plan_slim(listing, drop_pyspark=drop, slim=options.slim, cuda=variant.cuda is not None)
+    if plan.exclude:
+        slim = root / ".bundler" / "image" / full.name
+        archive = packed(root, variant, options.platform, slim, plan.exclude, reporter)
+    env_size = sum(listing.sizes.values()) - sum(plan.removed.values())
+    return PreparedArchive(archive, _manifest(archive), plan, env_size)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _dockerfile(options: ImageOptions, workspace: Path) -> Path:
+    candidates = [options.dockerfile] if options.dockerfile else []
+    candidates += [workspace / "docker" / "Dockerfile"]
+    candidates += [Path(__file__).resolve().parent.parent / "docker" / "Dockerfile"]
+    for path in candidates:
+        if path is not None and path.is_file():
+            return path
+    raise ImageError("no docker/Dockerfile found", "pass --dockerfile PATH")
+
+
+def _check_arch(config: dict[str, Any], base: str, platform: str) -> str | None:
+    """The --platform to give the builder (None for the host's); ImageError on mismatch."""
+    want = _OCI_ARCH.get(platform)
+    if want is None:
+        raise ImageError(f"platform {platform} has no Linux image architecture")
+    have = base_arch(config)
+    if have and have != want:
+        raise ImageError(
+            f"base image {base} is {have}, the archive is {platform} ({want})",
+            "use a base image of the archive's architecture or pack for the base's",
+        )
+    return None if _HOST_ARCH.get(host.machine()) == want else f"linux/{want}"
+
+
+def build_args(
+    options: ImageOptions, variant: str, prepared: PreparedArchive
+) -> dict[str, str]:
+    """The Dockerfile's build arguments for one prepared archive."""
+    manifest = prepared.manifest
+    dropped = prepared.slim.dropped_modules
+    imports = [m for m in manifest.get("imports") or () if m.split(".")[0] not in dropped]
+    return {
+        "BASE_IMAGE": options.base,
+        "VARIANT": variant,
+        "ARCHIVE": prepared.path.name,
+        "LOCK_HASH": str(manifest.get("inputs_hash") or ""),
+        "BUNDLER_VERSION": __version__,
+        "ARCHIVE_SHA256": str(manifest.get("archive", {}).get("sha256") or ""),
+        "PYTHON_VERSION": str(manifest.get("python") or ""),
+        "IMPORTS": " ".join(imports),
+        "PYSPARK": "base" if dropped else "env",
+        "COMPILE": "1" if options.compile else "0",
+    }
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def build_image(options: ImageOptions, reporter: Reporter | None = None) -> ImageResult:
+    """``bundler image``: pack if needed, slim, and build the image with a local builder."""
+    from bundler.variants import load_workspace
+
+    reporter = reporter or NullReporter()
+    if options.pyspark not in PYSPARK_MODES:
+        raise ImageError(f"--pyspark {options.pyspark}", f"use one of {', '.join(PYSPARK_MODES)}")
+    ws = load_workspace(options.workspace)
+    variant = ws.get(options.variant)
+    dockerfile = _dockerfile(options, ws.root)
+    builder = find_builder(options.builder)
+    reporter.step(f"checking base image {options.base} with {builder.name}")
+    config = inspect_base(builder, options.base)
+    oci_platform = _check_arch(config, options.base, options.platform)
+    prepared = prepare_archive(options, variant, "SPARK_HOME" in base_env(config), reporter)
+    args = build_args(options, variant.name, prepared)
+    tag = options.tag or f"{DEFAULT_REPOSITORY}:{variant.name}"
+    scratch = ws.root / ".bundler" / "image"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="context-", dir=scratch) as tmp:
+        context = Path(tmp)
+        _link_or_copy(prepared.path, context / prepared.path.name)
+        shutil.copyfile(dockerfile, context / "Dockerfile")
+        iidfile = Path(tmp + ".iid")
+        cmd = builder.build_cmd(
+            context=context,
+            dockerfile=context / "Dockerfile",
+            tag=tag,
+            build_args=args,
+            iidfile=iidfile,
+            oci_platform=oci_platform,
+        )
+        reporter.step(f"building {tag} from {options.base} with {builder.name}")
+        try:
+            run(
+                cmd,
+                what=f"{builder.name} build of {tag}",
+                hint=f"the last lines of {builder.name}'s output follow",
+                env={"BUILDKIT_PROGRESS": "plain"},
+                reporter=reporter,
+            )
+            image_id = iidfile.read_text().strip() if iidfile.is_file() else ""
+        finally:
+            iidfile.unlink(missing_ok=True)
+    reporter.step(f"built {tag}")
+    labels = {
+        LABEL_VARIANT: variant.name,
+        LABEL_LOCK_HASH: args["LOCK_HASH"],
+        LABEL_VERSION: __version__,
+        LABEL_ARCHIVE_SHA256: args["ARCHIVE_SHA256"],
+        LABEL_PYTHON: args["PYTHON_VERSION"],
+        LABEL_PYSPARK: args["PYSPARK"],
+    }
+    return ImageResult(
+        tag=tag,
+        image_id=image_id,
+        builder=builder.name,
+        base=options.base,
+        variant=variant.name,
+        archive=prepared.path,
+        archive_sha256=args["ARCHIVE_SHA256"],
+        archive_size=prepared.path.stat().st_size,
+        env_size=prepared.env_size,
+        removed=prepared.slim.removed,
+        labels=labels,
+    )

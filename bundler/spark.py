@@ -1,0 +1,507 @@
+"""How Spark finds a variant's Python: spark-submit arguments, and a local test session.
+
+``plan_spark_conf`` is pure: a frozen ``SparkConfOptions`` plus what was read from
+the workspace becomes a ``SparkSubmitPlan`` (ordered conf pairs, the archive,
+environment variables and warnings), which renders as spark-submit arguments,
+``spark-defaults.conf`` lines or JSON.  ``spark_conf`` does the reading.
+
+What each cluster manager needs (Spark's "Python Package Management" and
+"Submitting Applications" docs; SparkSubmit's option table):
+
+- ``--archives`` becomes ``spark.archives`` for local, standalone and Kubernetes,
+  ``spark.yarn.dist.archives`` for YARN.  Executors unpack it into their working
+  directory under the ``#alias``, so ``./env/bin/python`` resolves there.
+- Client mode: the driver runs here, so ``spark.pyspark.driver.python`` is this
+  interpreter and must share the archive's Python minor version.
+- Cluster mode: the driver runs beside the executors and uses the archive too
+  (YARN localises archives for the application master; Kubernetes unpacks them in
+  the driver's working directory since SPARK-33748).  The driver Python is never
+  set there ("PYSPARK_DRIVER_PYTHON ... should not be set for cluster modes").
+- Standalone (and local-cluster) cluster mode does not run Python applications.
+- Plain ``local[*]`` ignores ``spark.pyspark.python`` for a session created from
+  Python, and ``./env`` does not resolve there: use ``local_session`` instead.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import os
+import shlex
+import shutil
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bundler.errors import BundlerError
+from bundler.events import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: The ``#alias`` an archive is unpacked under on the executors.
+ENV_ALIAS = "env"
+#: Where ``bundler image`` puts a variant's environment inside the image.
+IMAGE_ENV_ROOT = "/opt/bundler/envs"
+# Suffixes that Spark unpacks (Utils.unpack); anything else is copied as a file.
+# ".tar" is unpacked by Java and loses the exec bit, so bin/python would not run.
+_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
+_LOCAL_SCHEMES = ("", "file")
+
+
+class SparkConfError(BundlerError):
+    """The asked-for Spark setup cannot work (wrong master, mode or archive)."""
+
+
+class ClusterManager(enum.Enum):
+    LOCAL_CLUSTER = "local-cluster"
+    STANDALONE = "standalone"
+    YARN = "yarn"
+    KUBERNETES = "kubernetes"
+    UNSPECIFIED = "unspecified"
+
+
+class OutputFormat(enum.Enum):
+    ARGS = "args"
+    DEFAULTS = "defaults"
+    JSON = "json"
+
+
+def cluster_manager(master: str | None) -> ClusterManager:
+    """Which cluster manager a ``--master`` value names."""
+    if master is None:
+        return ClusterManager.UNSPECIFIED
+    m = master.strip()
+    if m.startswith("local-cluster["):
+        return ClusterManager.LOCAL_CLUSTER
+    if m == "local" or m.startswith("local["):
+        raise SparkConfError(
+            f"--master {m}: local mode runs Python workers from the driver's PYSPARK_PYTHON "
+            "and cannot resolve ./env",
+            "use --master 'local-cluster[2,1,1024]', or bundler.spark.local_session() in tests",
+        )
+    if m.startswith("spark://"):
+        return ClusterManager.STANDALONE
+    if m == "yarn":
+        return ClusterManager.YARN
+    if m.startswith("k8s://"):
+        return ClusterManager.KUBERNETES
+    if m.startswith("mesos://"):
+        raise SparkConfError(f"--master {m}: Spark 4 removed Mesos support")
+    raise SparkConfError(
+        f"--master {m}: unknown master URL",
+        "use spark://HOST:PORT, yarn, k8s://https://HOST:PORT or local-cluster[N,C,M]",
+    )
+
+
+@dataclass(frozen=True)
+class SparkConfOptions:
+    """What ``bundler spark-conf`` was asked for."""
+
+    variant: str
+    archive: str | None = None
+    image: str | None = None
+    master: str | None = None
+    deploy_mode: str = "client"
+    upload_path: str | None = None
+    driver_python: str | None = None
+    platform: str | None = None
+    workspace: Path = Path(".")
+
+
+@dataclass(frozen=True)
+class SparkSubmitPlan:
+    """The spark-submit settings for one variant; render it with ``render``."""
+
+    variant: str
+    manager: ClusterManager
+    master: str | None
+    deploy_mode: str
+    archive: str | None  # "URI#alias"
+    archive_key: str | None  # spark.archives or spark.yarn.dist.archives
+    conf: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def conf_dict(self) -> dict[str, str]:
+        return dict(self.conf)
+
+    def argument_lines(self) -> list[list[str]]:
+        """spark-submit arguments, one option (with its value) per line."""
+        lines: list[list[str]] = []
+        if self.master is not None:
+            lines.append(["--master", self.master])
+            lines.append(["--deploy-mode", self.deploy_mode])
+        if self.archive is not None:
+            lines.append(["--archives", self.archive])
+        lines.extend(["--conf", f"{k}={v}"] for k, v in self.conf)
+        return lines
+
+    def submit_args(self) -> list[str]:
+        return [token for line in self.argument_lines() for token in line]
+
+    def defaults(self) -> list[tuple[str, str]]:
+        """The same settings as ``spark-defaults.conf`` properties."""
+        pairs: list[tuple[str, str]] = []
+        if self.master is not None:
+            pairs.append(("spark.master", self.master))
+            pairs.append(("spark.submit.deployMode", self.deploy_mode))
+        if self.archive is not None and self.archive_key is not None:
+            pairs.append((self.archive_key, self.archive))
+        pairs.extend(self.conf)
+        return pairs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "cluster_manager": self.manager.value,
+            "master": self.master,
+            "deploy_mode": self.deploy_mode,
+            "submit_args": self.submit_args(),
+            "conf": dict(self.defaults()),
+            "env": dict(self.env),
+            "warnings": list(self.warnings),
+        }
+
+    def render(self, fmt: OutputFormat) -> str:
+        if fmt is OutputFormat.JSON:
+            import json
+
+            return json.dumps(self.to_dict(), indent=2)
+        if fmt is OutputFormat.DEFAULTS:
+            return "\n".join(f"{k} {v}" for k, v in self.defaults())
+        return " \\\n".join(" ".join(shlex.quote(t) for t in line) for line in self.argument_lines())
+
+
+def _split_archive(uri: str) -> tuple[str, str]:
+    """``URI#alias`` -> (URI, alias); the alias defaults to ``env``."""
+    base, sep, fragment = uri.partition("#")
+    if sep and not fragment:
+        raise SparkConfError(f"--archive {uri}: empty #alias")
+    alias = fragment or ENV_ALIAS
+    if "/" in alias or alias in (".", ".."):
+        raise SparkConfError(f"--archive {uri}: #{alias} must be a plain directory name")
+    return base, alias
+
+
+def _check_unpackable(uri: str) -> None:
+    path = urlsplit(uri).path.lower() or uri.lower()
+    if path.endswith(".tar"):
+        raise SparkConfError(
+            f"--archive {uri}: Spark unpacks .tar with Java, which drops the exec bit",
+            "pack it as .tar.gz (bundler pack -o NAME.tar.gz)",
+        )
+    if not path.endswith(_UNPACKED_SUFFIXES):
+        raise SparkConfError(
+            f"--archive {uri}: Spark only unpacks .tar.gz, .tgz, .zip and .jar; "
+            "anything else is copied as a file",
+            "pack it as .tar.gz (bundler pack -o NAME.tar.gz)",
+        )
+
+
+def is_local_uri(uri: str) -> bool:
+    """A path on this machine (no scheme, or ``file:``), as opposed to s3a://, https://, ..."""
+    scheme = urlsplit(uri).scheme
+    # A one-letter scheme is a Windows drive ("C:\\..."), still a local path.
+    return scheme in _LOCAL_SCHEMES or len(scheme) == 1
+
+
+def plan_spark_conf(
+    options: SparkConfOptions,
+    *,
+    driver_python: str,
+    driver_version: tuple[int, int],
+    locked_python: str | None,
+    lock_note: str | None = None,
+) -> SparkSubmitPlan:
+    """Decide the spark-submit settings; pure (reads nothing, runs nothing).
+
+    ``locked_python`` is the variant's locked Python version (None when the lock
+    is missing or has none; ``lock_note`` then says why, as a warning).
+    """
+    manager = cluster_manager(options.master)
+    mode = options.deploy_mode
+    if mode not in ("client", "cluster"):
+        raise SparkConfError(f"--deploy-mode {mode}: expected client or cluster")
+    if (options.archive is None) == (options.image is None):
+        raise SparkConfError("pass exactly one of --archive URI or --image TAG")
+    cluster = mode == "cluster"
+    if cluster and manager is ClusterManager.UNSPECIFIED:
+        raise SparkConfError("--deploy-mode cluster needs --master", "name the cluster manager")
+    if cluster and manager in (ClusterManager.STANDALONE, ClusterManager.LOCAL_CLUSTER):
+        raise SparkConfError(
+            f"--master {options.master}: standalone cluster mode does not run Python "
+            "applications",
+            "use --deploy-mode client",
+        )
+
+    conf: list[tuple[str, str]] = []
+    env: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    archive: str | None = None
+    archive_key: str | None = None
+
+    if options.image is not None:
+        if manager not in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
+            raise SparkConfError(
+                f"--image with --master {options.master}: images are for Kubernetes",
+                "use --master k8s://https://HOST:PORT, or --archive on this cluster",
+            )
+        python = f"{IMAGE_ENV_ROOT}/{options.variant}/bin/python"
+        conf.append(("spark.kubernetes.container.image", options.image))
+        conf.append(("spark.pyspark.python", python))
+        env_python = python
+    else:
+        assert options.archive is not None
+        uri, alias = _split_archive(options.archive)
+        _check_unpackable(uri)
+        archive = f"{uri}#{alias}"
+        python = f"./{alias}/bin/python"
+        env_python = python
+        archive_key = "spark.yarn.dist.archives" if manager is ClusterManager.YARN else (
+            "spark.archives"
+        )
+        conf.append(("spark.pyspark.python", python))
+        if manager is ClusterManager.YARN and cluster:
+            # The driver runs in the application master's container, beside ./env.
+            conf.append(("spark.yarn.appMasterEnv.PYSPARK_PYTHON", python))
+            conf.append(("spark.executorEnv.PYSPARK_PYTHON", python))
+        if manager is ClusterManager.KUBERNETES:
+            if is_local_uri(uri) and cluster and options.upload_path is None:
+                raise SparkConfError(
+                    f"--archive {uri} is a local file: in Kubernetes cluster mode "
+                    "spark-submit uploads it to spark.kubernetes.file.upload.path",
+                    "pass --upload-path s3a://BUCKET/PATH (or an https/s3a URI as --archive)",
+                )
+            warnings.append(
+                "Kubernetes also needs spark.kubernetes.container.image (a Spark image with "
+                "a glibc at least as new as the archive's); the archive only brings Python"
+            )
+        elif manager is ClusterManager.UNSPECIFIED:
+            warnings.append(
+                "no --master: assuming a cluster manager that honours --archives (standalone, "
+                "YARN, local-cluster); on YARN the defaults key is spark.yarn.dist.archives"
+            )
+
+    if options.upload_path is not None:
+        if manager is ClusterManager.KUBERNETES or (
+            manager is ClusterManager.UNSPECIFIED and options.image is None
+        ):
+            conf.append(("spark.kubernetes.file.upload.path", options.upload_path))
+        else:
+            warnings.append(f"--upload-path is only used by Kubernetes; ignored for {manager.value}")
+
+    if not cluster:
+        conf.append(("spark.pyspark.driver.python", driver_python))
+        # For a session started from Python (python app.py, a notebook), where spark-submit
+        # does not turn spark.pyspark.* into the workers' environment.
+        env.append(("PYSPARK_PYTHON", env_python))
+        env.append(("PYSPARK_DRIVER_PYTHON", driver_python))
+
+    if lock_note is not None:
+        warnings.append(lock_note)
+    elif locked_python is not None and not cluster:
+        locked_minor = _minor(locked_python)
+        if locked_minor is not None and locked_minor != driver_version:
+            have = f"{driver_version[0]}.{driver_version[1]}"
+            want = f"{locked_minor[0]}.{locked_minor[1]}"
+            warnings.append(
+                f"variant {options.variant} locks Python {locked_python} but the driver "
+                f"({driver_python}) runs Python {have}; PySpark needs the same minor version "
+                f"on the driver and the executors: use a Python {want} driver (--driver-python)"
+            )
+
+    return SparkSubmitPlan(
+        variant=options.variant,
+        manager=manager,
+        master=options.master,
+        deploy_mode=mode,
+        archive=archive,
+        archive_key=archive_key,
+        conf=tuple(conf),
+        env=tuple(env),
+        warnings=tuple(warnings),
+    )
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    parts = version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        return None
+
+
+def _driver_version(python: str, reporter: Reporter) -> tuple[int, int]:
+    from bundler import proc
+
+    out = proc.run(
+        [python, "-c", "import sys; print(*sys.version_info[:2])"],
+        what=f"asking {python} for its version",
+        hint="pass an existing Python interpreter as --driver-python",
+        reporter=reporter,
+    )
+    major, minor = out.stdout.split()
+    return (int(major), int(minor))
+
+
+def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> SparkSubmitPlan:
+    """Read the workspace and the variant's lock, then ``plan_spark_conf``."""
+    from bundler.guards import read_locked_versions
+    from bundler.variants import load_workspace
+
+    reporter = reporter or NullReporter()
+    ws = load_workspace(options.workspace)
+    variant = ws.get(options.variant)
+    platform = options.platform or variant.platforms[0]
+
+    archive = options.archive
+    if archive is not None:
+        uri, sep, alias = archive.partition("#")
+        if is_local_uri(uri) and not uri.startswith("file:"):
+            local = Path(uri).expanduser().resolve()
+            if not local.is_file():
+                reporter.warn(f"archive {local} does not exist on this machine")
+            archive = f"{local}{sep}{alias}"
+        options = SparkConfOptions(**{**options.__dict__, "archive": archive})
+
+    locked_python = None
+    lock_note = None
+    lock_path = variant.lock_path
+    rel = lock_path.relative_to(ws.root) if lock_path.is_relative_to(ws.root) else lock_path
+    if not lock_path.is_file():
+        lock_note = (
+            f"{rel} not found: cannot check that the driver's Python matches the variant's "
+            f"(run 'bundler lock {variant.name}')"
+        )
+    else:
+        locked_python = read_locked_versions(lock_path, platform).get("python")
+        if locked_python is None:
+            lock_note = f"{rel} has no python package for {platform}"
+
+    driver_python = options.driver_python or sys.executable
+    if options.driver_python is None:
+        driver_version = (sys.version_info.major, sys.version_info.minor)
+    else:
+        driver_version = _driver_version(driver_python, reporter)
+    return plan_spark_conf(
+        options,
+        driver_python=driver_python,
+        driver_version=driver_version,
+        locked_python=locked_python,
+        lock_note=lock_note,
+    )
+
+
+# --- a local session for users' own tests ------------------------------------------
+
+
+def _safe_extract(archive: Path, dest: Path) -> None:
+    """bundler.verify.safe_extract where it exists; otherwise tarfile's "data" filter."""
+    try:
+        verify = importlib.import_module("bundler.verify")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bundler.verify":
+            raise
+        verify = None
+    extract = getattr(verify, "safe_extract", None)
+    if extract is not None:
+        extract(archive, dest)
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        _extract_zip(archive, dest)
+        return
+    try:
+        with tarfile.open(archive) as tf:
+            tf.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise SparkConfError(f"{archive}: cannot unpack: {exc}") from exc
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    root = dest.resolve()
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = (root / info.filename).resolve()
+            if not target.is_relative_to(root):
+                raise SparkConfError(f"{archive}: {info.filename} points outside the archive")
+            zf.extract(info, root)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                target.chmod(mode & 0o755)
+
+
+def _check_python_minor(env_dir: Path, archive: Path) -> None:
+    libs = [p.name for p in (env_dir / "lib").glob("python3.*") if p.is_dir()]
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if libs and here not in libs:
+        raise SparkConfError(
+            f"{archive} holds {', '.join(sorted(libs))} but this driver runs {here}; "
+            "PySpark needs the same minor version on the driver and the workers",
+            f"run the tests with a {libs[0]} interpreter",
+        )
+
+
+@contextmanager
+def local_session(
+    archive: Path,
+    *,
+    app_name: str = "bundler-test",
+    conf: Mapping[str, str] | None = None,
+) -> Iterator[SparkSession]:
+    """A ``local[2]`` SparkSession whose Python workers run from ``archive``.
+
+    The archive is unpacked (safely) into a temporary directory, ``conda-unpack``
+    runs when the archive has it, and ``PYSPARK_PYTHON`` points at the unpacked
+    ``bin/python`` before the session starts (local mode ignores
+    ``spark.pyspark.python`` for its workers).  On exit the session stops, the
+    environment variable is restored and the directory is removed.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is not None:
+        raise SparkConfError(
+            "a SparkContext is already running in this process; its workers would not use "
+            f"{archive}",
+            "stop it first (spark.stop())",
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="bundler-session-"))
+    saved = os.environ.get("PYSPARK_PYTHON")
+    session: SparkSession | None = None
+    try:
+        env_dir = tmp / ENV_ALIAS
+        _safe_extract(Path(archive), env_dir)
+        python = env_dir / "bin" / "python"
+        if not python.exists():
+            raise SparkConfError(f"{archive}: no bin/python inside", "pack an environment with python")
+        _check_python_minor(env_dir, Path(archive))
+        unpack = env_dir / "bin" / "conda-unpack"
+        if unpack.is_file():
+            from bundler import proc
+
+            proc.run([python, unpack], what=f"conda-unpack in {env_dir}")
+        os.environ["PYSPARK_PYTHON"] = str(python)
+        settings = {"spark.ui.enabled": "false", "spark.local.dir": str(tmp / "spark-local")}
+        settings.update(conf or {})
+        builder: Any = SparkSession.builder.master("local[2]").appName(app_name)
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        yield session
+    finally:
+        if session is not None:
+            session.stop()
+        if saved is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = saved
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,833 @@
+"""``bundler verify``: unpack an archive somewhere else and prove that it works there.
+
+The checks run in a fixed order and each ends as passed, failed or skipped (with the
+reason); a failed check never raises, so the caller gets the whole list at once:
+
+- ``manifest``: the archive's sha256 and size match ``<archive>.json`` written by pack.
+- ``extract``: every member is validated before anything is written (no absolute
+  paths, no ``..``, no links leaving the tree, no device files), then the archive is
+  unpacked into a fresh temporary directory, never at the build prefix.
+- ``python``: ``bin/python`` runs from there, without ``conda-unpack``, and its
+  ``sys.prefix`` is the extraction directory.
+- ``imports``: each module is imported in its own interpreter (no user site, no
+  inherited ``PYTHON*`` variables) and must be loaded from inside the extraction.
+- ``gpu-imports``: the same for the GPU modules, only where a GPU is visible.
+- ``linkage``: every ELF file's needed libraries resolve inside the environment or to
+  the host's C runtime and driver (see ``bundler.elf``); this is what checks a gpu
+  archive on a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bundler import proc
+from bundler.elf import LinkageReport, check_linkage
+from bundler.errors import BundlerError, VerifyError
+from bundler.events import NullReporter, Reporter
+
+Status = Literal["passed", "failed", "skipped"]
+CHECK_NAMES = ("manifest", "extract", "python", "imports", "gpu-imports", "linkage")
+ARCHIVE_KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
+PROBE_TIMEOUT = 120.0
+IMPORT_TIMEOUT = 600.0
+_MARK = "__bundler_verify__:"
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
+
+# Run with the environment's interpreter; the result is the last line after _MARK.
+_PYTHON_PROBE = f"""
+import json, platform, sys, sysconfig
+print({_MARK!r} + json.dumps({{
+    "prefix": sys.prefix, "base_prefix": sys.base_prefix, "executable": sys.executable,
+    "version": platform.python_version(), "path": sys.path,
+    "config_prefix": sysconfig.get_config_var("prefix")}}))
+"""
+_IMPORT_PROBE = f"""
+import importlib, json, sys
+module = importlib.import_module(sys.argv[1])
+version = getattr(module, "__version__", None)
+print({_MARK!r} + json.dumps({{
+    "file": getattr(module, "__file__", None),
+    "path": [str(p) for p in (getattr(module, "__path__", None) or [])],
+    "version": version if isinstance(version, str) else None}}))
+"""
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    summary: str
+    details: tuple[str, ...] = ()  # what was seen, one line each
+    problems: tuple[str, ...] = ()  # what is wrong (failed checks only), one line each
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "summary": self.summary,
+            "details": list(self.details),
+            "problems": list(self.problems),
+        }
+
+
+def _passed(name: str, summary: str, details: Iterable[str] = ()) -> Check:
+    return Check(name, "passed", summary, tuple(details))
+
+
+def _failed(
+    name: str, summary: str, problems: Iterable[str] = (), details: Iterable[str] = ()
+) -> Check:
+    return Check(name, "failed", summary, tuple(details), tuple(problems) or (summary,))
+
+
+def _skipped(name: str, reason: str, details: Iterable[str] = ()) -> Check:
+    return Check(name, "skipped", reason, tuple(details))
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    archive: Path
+    checks: tuple[Check, ...]
+    manifest_path: Path | None = None
+    variant: str | None = None
+    platform: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "failed" for c in self.checks)
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def problems(self) -> list[str]:
+        """One line per problem, ``check: detail``, for the failed checks."""
+        lines: list[str] = []
+        for c in self.checks:
+            if c.status == "failed":
+                lines.extend(f"{c.name}: {p}" for p in c.problems)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "archive": str(self.archive),
+            "manifest": str(self.manifest_path) if self.manifest_path else None,
+            "variant": self.variant,
+            "platform": self.platform,
+            "ok": self.ok,
+            "ran": [c.name for c in self.checks if c.status != "skipped"],
+            "skipped": [c.name for c in self.checks if c.status == "skipped"],
+            "checks": [c.to_dict() for c in self.checks],
+            "problems": self.problems(),
+        }
+
+    def render(self, max_details: int = 12) -> str:
+        what = ", ".join(x for x in (self.variant, self.platform) if x)
+        lines = [f"verify {self.archive}" + (f" ({what})" if what else "")]
+        width = max(len(c.name) for c in self.checks) if self.checks else 0
+        labels = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+        for c in self.checks:
+            lines.append(f"  {labels[c.status]}  {c.name:<{width}}  {c.summary}")
+            shown = c.details[:max_details]
+            lines.extend(f"        {d}" for d in shown)
+            if len(c.details) > len(shown):
+                lines.append(f"        ... and {len(c.details) - len(shown)} more")
+        ran = sum(c.status != "skipped" for c in self.checks)
+        skipped = len(self.checks) - ran
+        if self.ok:
+            lines.append(f"OK: {ran} checks passed, {skipped} skipped")
+        else:
+            failed = [c.name for c in self.checks if c.status == "failed"]
+            problems = self.problems()
+            lines.append(
+                f"FAILED: {', '.join(failed)} ({len(problems)} problem"
+                f"{'s' if len(problems) != 1 else ''}; {ran} checks ran, {skipped} skipped)"
+            )
+            lines.extend(f"  - {p}" for p in problems)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``bundler pack`` wrote beside the archive (``<archive>.json``)."""
+
+    path: Path
+    variant: str | None = None
+    platform: str | None = None
+    python: str | None = None
+    build_prefix: str | None = None
+    imports: tuple[str, ...] = ()
+    gpu_imports: tuple[str, ...] = ()
+    archive: dict[str, Any] = field(default_factory=dict)
+    packages: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_dict(cls, path: Path, data: dict[str, Any]) -> Manifest:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        def names(key: str) -> tuple[str, ...]:
+            value = data.get(key)
+            return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+        archive, packages = data.get("archive"), data.get("packages")
+        return cls(
+            path=path,
+            variant=text("variant"),
+            platform=text("platform"),
+            python=text("python"),
+            build_prefix=text("build_prefix"),
+            imports=names("imports"),
+            gpu_imports=names("gpu_imports"),
+            archive=archive if isinstance(archive, dict) else {},
+            packages=tuple(p for p in packages if isinstance(p, dict))
+            if isinstance(packages, list)
+            else (),
+        )
+
+    def package_versions(self) -> dict[str, str]:
+        return {
+            str(p["name"]): str(p["version"])
+            for p in self.packages
+            if "name" in p and "version" in p
+        }
+
+
+def manifest_path(archive: Path) -> Path:
+    """Where pack writes the manifest: beside the archive, its name plus ``.json``."""
+    return archive.with_name(archive.name + ".json")
+
+
+def read_manifest(archive: Path) -> Manifest | None:
+    """The archive's manifest, None when there is none; VerifyError when unreadable."""
+    path = manifest_path(archive)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VerifyError(f"manifest {path} is unreadable: {exc}") from exc
+    if not isinstance(data, dict):
+        raise VerifyError(f"manifest {path} is not a JSON object")
+    return Manifest.from_dict(path, data)
+
+
+def _sha256(path: Path, reporter: Reporter) -> str:
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+            done += len(chunk)
+            reporter.progress(f"sha256 {path.name}", done, total)
+    return digest.hexdigest()
+
+
+def _check_manifest(archive: Path, manifest: Manifest | None, reporter: Reporter) -> Check:
+    if manifest is None:
+        return _skipped(
+            "manifest", f"no manifest beside the archive ({manifest_path(archive).name})"
+        )
+    reporter.step(f"checking {archive.name} against {manifest.path.name}")
+    expected = manifest.archive.get("sha256")
+    if not isinstance(expected, str) or not expected:
+        return _failed("manifest", "the manifest records no archive sha256", [str(manifest.path)])
+    actual = _sha256(archive, reporter)
+    problems = []
+    if actual != expected.lower():
+        problems.append(f"sha256 of {archive.name} is {actual}, the manifest says {expected}")
+    size = manifest.archive.get("size")
+    if isinstance(size, int) and size != archive.stat().st_size:
+        problems.append(f"size is {archive.stat().st_size} bytes, the manifest says {size}")
+    if problems:
+        return _failed("manifest", "the archive does not match its manifest", problems)
+    details = [f"{manifest.path.name}: sha256 {actual}"]
+    name = manifest.archive.get("name")
+    if isinstance(name, str) and name != archive.name:
+        details.append(f"packed as {name}, renamed since")
+    return _passed("manifest", "sha256 and size match the manifest", details)
+
+
+# ---------------------------------------------------------------- safe extraction
+
+
+class _Unsafe(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    parts: tuple[str, ...]
+    kind: Literal["file", "dir", "symlink", "hardlink"]
+    target: str = ""
+    mode: int | None = None
+
+
+def archive_kind(path: Path) -> str:
+    """``tar.gz``, ``tar`` or ``zip`` from the suffix; VerifyError for anything else."""
+    name = path.name.lower()
+    for suffix, kind in ARCHIVE_KINDS.items():
+        if name.endswith(suffix):
+            return kind
+    raise VerifyError(
+        f"{path}: unsupported archive suffix", "bundler reads .tar.gz, .tgz, .tar and .zip"
+    )
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[/\\]", name):
+        raise _Unsafe("absolute path")
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise _Unsafe("'..' in path")
+    return parts
+
+
+def _resolve(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tuple[str, ...]:
+    """Resolve a path inside the archive through the archive's own symlinks.
+
+    Like ``realpath`` on the tree that extraction would create; raises ``_Unsafe``
+    when the path leaves the tree at any point.
+    """
+    todo = deque(parts)
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                raise _Unsafe("resolves outside the archive's tree")
+            done.pop()
+            continue
+        target = links.get((*done, part))
+        if target is None:
+            done.append(part)
+            continue
+        hops += 1
+        if hops > 40:
+            raise _Unsafe("symlink loop")
+        if target.startswith("/"):
+            raise _Unsafe(f"goes through a symlink to the absolute path {target}")
+        todo.extendleft(reversed(target.split("/")))
+    return tuple(done)
+
+
+def _validate(entries: list[_Entry], archive: Path) -> None:
+    links = {e.parts: e.target for e in entries if e.kind == "symlink"}
+    for e in entries:
+        try:
+            if not e.parts and e.kind != "dir":
+                raise _Unsafe("would replace the destination directory")
+            parent = _resolve(e.parts[:-1], links)
+            if e.kind == "symlink":
+                if not e.target:
+                    raise _Unsafe("symlink with an empty target")
+                if e.target.startswith("/"):
+                    raise _Unsafe(f"symlink to the absolute path {e.target}")
+                try:
+                    _resolve((*parent, *e.target.split("/")), links)
+                except _Unsafe as exc:
+                    raise _Unsafe(f"symlink to {e.target} leaves the tree ({exc})") from None
+            elif e.kind == "hardlink":
+                try:
+                    _resolve(_parts(e.target), links)
+                except _Unsafe as exc:
+                    raise _Unsafe(f"hard link to {e.target} leaves the tree ({exc})") from None
+        except _Unsafe as exc:
+            raise VerifyError(
+                f"{archive.name}: refusing member {e.name!r}: {exc}", _UNSAFE_HINT
+            ) from None
+
+
+def _tar_entries(tar: tarfile.TarFile, archive: Path) -> list[_Entry]:
+    entries = []
+    for m in tar.getmembers():
+        try:
+            parts = _parts(m.name)
+            if m.isreg():
+                entries.append(_Entry(m.name, parts, "file", mode=m.mode))
+            elif m.isdir():
+                entries.append(_Entry(m.name, parts, "dir"))
+            elif m.issym():
+                entries.append(_Entry(m.name, parts, "symlink", m.linkname))
+            elif m.islnk():
+                entries.append(_Entry(m.name, parts, "hardlink", m.linkname))
+            elif m.ischr() or m.isblk():
+                raise _Unsafe("device file")
+            elif m.isfifo():
+                raise _Unsafe("named pipe")
+            else:
+                raise _Unsafe(f"unsupported member type {m.type!r}")
+        except _Unsafe as exc:
+            raise VerifyError(
+                f"{archive.name}: refusing member {m.name!r}: {exc}", _UNSAFE_HINT
+            ) from None
+    return entries
+
+
+def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
+    entries = []
+    seen: set[tuple[str, ...]] = set()
+    for info in zf.infolist():
+        mode = info.external_attr >> 16 if info.create_system == 3 else 0
+        try:
+            parts = _parts(info.filename)
+            if parts in seen:
+                raise _Unsafe("appears twice")
+            seen.add(parts)
+            if stat.S_ISLNK(mode):
+                if info.file_size > 4096:
+                    raise _Unsafe("symlink target longer than 4096 bytes")
+                target = zf.read(info).decode("utf-8", "surrogateescape")
+                entries.append(_Entry(info.filename, parts, "symlink", target))
+            elif info.is_dir() or stat.S_ISDIR(mode):
+                entries.append(_Entry(info.filename, parts, "dir"))
+            elif mode == 0 or stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0:
+                entries.append(_Entry(info.filename, parts, "file", mode=mode & 0o7777 or None))
+            else:
+                raise _Unsafe("device file or other special file")
+        except _Unsafe as exc:
+            raise VerifyError(
+                f"{archive.name}: refusing member {info.filename!r}: {exc}", _UNSAFE_HINT
+            ) from None
+    return entries
+
+
+def _counted(items: Sequence[Any], what: str, reporter: Reporter) -> Iterator[Any]:
+    for i, item in enumerate(items):
+        if i % 500 == 0:
+            reporter.progress(what, i, len(items))
+        yield item
+    reporter.progress(what, len(items), len(items))
+
+
+def _extract_tar(tar: tarfile.TarFile, archive: Path, dest: Path, reporter: Reporter) -> int:
+    entries = _tar_entries(tar, archive)
+    _validate(entries, archive)
+    members = [m for m, e in zip(tar.getmembers(), entries, strict=True) if e.parts]
+    dest.mkdir(parents=True, exist_ok=True)
+    # The stdlib's "data" filter re-checks every member against the real filesystem.
+    kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    tar.extractall(
+        dest, members=_counted(members, f"extracting {archive.name}", reporter), **kwargs
+    )
+    return len(members)
+
+
+def _extract_zip(zf: zipfile.ZipFile, archive: Path, dest: Path, reporter: Reporter) -> int:
+    entries = _zip_entries(zf, archive)
+    _validate(entries, archive)
+    dest.mkdir(parents=True, exist_ok=True)
+    links = {e.parts: e.target for e in entries if e.kind == "symlink"}
+    infos = {i.filename: i for i in zf.infolist()}
+    # Symlinks are made last, so files are written through resolved real paths only.
+    ordered = sorted(entries, key=lambda e: {"dir": 0, "file": 1}.get(e.kind, 2))
+    for e in _counted(ordered, f"extracting {archive.name}", reporter):
+        if not e.parts:
+            continue
+        where = dest.joinpath(*_resolve(e.parts[:-1], links))
+        if e.kind == "dir":
+            dest.joinpath(*_resolve(e.parts, links)).mkdir(parents=True, exist_ok=True)
+            continue
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / e.parts[-1]
+        if e.kind == "symlink":
+            if path.is_dir() and not path.is_symlink():
+                raise VerifyError(f"{archive.name}: symlink {e.name!r} collides with a directory")
+            os.symlink(e.target, path)
+            continue
+        mode = ((e.mode or 0o644) & 0o755) | 0o600
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with zf.open(infos[e.name]) as src, os.fdopen(os.open(path, flags, mode), "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(path, mode)
+    return sum(1 for e in entries if e.parts)
+
+
+def _extract(archive: Path, dest: Path, reporter: Reporter) -> int:
+    kind = archive_kind(archive)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                return _extract_zip(zf, archive, dest, reporter)
+        with contextlib.ExitStack() as stack:
+            if kind == "tar.gz":
+                from isal import igzip
+
+                raw = stack.enter_context(igzip.open(archive, "rb"))
+                tar = stack.enter_context(tarfile.open(fileobj=raw, mode="r:"))
+            else:
+                tar = stack.enter_context(tarfile.open(archive, mode="r:"))
+            return _extract_tar(tar, archive, dest, reporter)
+    except BundlerError:
+        raise
+    except tarfile.FilterError as exc:
+        raise VerifyError(f"{archive.name}: refusing member: {exc}", _UNSAFE_HINT) from exc
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise VerifyError(
+            f"{archive.name} could not be extracted: {type(exc).__name__}: {exc}",
+            "the archive is truncated or corrupt; pack it again",
+        ) from exc
+
+
+def safe_extract(archive: Path, dest: Path, *, reporter: Reporter | None = None) -> None:
+    """Unpack a .tar.gz/.tgz/.tar/.zip archive into ``dest``, refusing anything unsafe.
+
+    Every member is validated before anything is written: absolute paths, ``..``
+    components, symlinks or hard links that leave the tree (followed through the
+    archive's own links), device files and pipes raise ``VerifyError`` naming the
+    member.  Symlinks and the executable bit are kept; owners, setuid bits and
+    group/other write bits are not.  ``dest`` is created when missing and should
+    be empty.
+    """
+    _extract(Path(archive), Path(dest), reporter or NullReporter())
+
+
+# ---------------------------------------------------------------- running the environment
+
+
+def _env_root(dest: Path) -> Path:
+    """The environment inside the extraction: its top, or a single top-level directory."""
+    if (dest / "bin" / "python").exists():
+        return dest
+    children = [p for p in dest.iterdir() if p.is_dir() and not p.is_symlink()]
+    if len(children) == 1 and (children[0] / "bin" / "python").exists():
+        return children[0]
+    return dest
+
+
+def _clean_env() -> dict[str, str]:
+    """Variables for the environment's Python: no user site, no inherited PYTHON*.
+
+    ``proc.run`` adds these to ``os.environ``; CPython treats an empty ``PYTHON*``
+    variable as unset, so blanking them is removing them.
+    """
+    env = {k: "" for k in os.environ if k.startswith("PYTHON")}
+    env.update(PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def _inside(path: str | Path, root: str | Path) -> bool:
+    real = os.path.realpath(path)
+    top = os.path.realpath(root)
+    return real == top or real.startswith(top + os.sep)
+
+
+def _same(a: str | Path, b: str | Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _run_probe(
+    python: Path,
+    code: str,
+    args: Sequence[str],
+    *,
+    what: str,
+    cwd: Path,
+    timeout: float,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    result = proc.run(
+        [python, "-c", code, *args],
+        what=what,
+        cwd=cwd,
+        env=_clean_env(),
+        reporter=reporter,
+        timeout=timeout,
+    )
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith(_MARK):
+            data = json.loads(line[len(_MARK) :])
+            if isinstance(data, dict):
+                return data
+    raise VerifyError(f"{what}: the interpreter printed no result")
+
+
+def _check_python(
+    root: Path, cwd: Path, manifest: Manifest | None, reporter: Reporter
+) -> tuple[Check, bool]:
+    """The ``python`` check, and whether the interpreter ran at all."""
+    python = root / "bin" / "python"
+    if not python.exists():
+        return _failed("python", f"no bin/python in the archive (looked in {root})"), False
+    reporter.step("running the environment's python from the extraction directory")
+    try:
+        info = _run_probe(
+            python,
+            _PYTHON_PROBE,
+            [],
+            what="bin/python",
+            cwd=cwd,
+            timeout=PROBE_TIMEOUT,
+            reporter=reporter,
+        )
+    except BundlerError as exc:
+        return _failed("python", "bin/python does not run", [exc.one_line()]), False
+    except OSError as exc:
+        hint = " (is the temporary directory mounted noexec? set TMPDIR)"
+        return _failed("python", "bin/python does not run", [f"{exc}{hint}"]), False
+    version = str(info.get("version"))
+    problems = []
+    details = [f"python {version}: sys.prefix {info.get('prefix')}"]
+    for key in ("prefix", "base_prefix"):
+        if not _same(str(info.get(key)), root):
+            problems.append(f"sys.{key} is {info.get(key)}, not the extraction directory {root}")
+    if not _inside(str(info.get("executable")), root):
+        problems.append(f"sys.executable is {info.get('executable')}, outside the extraction")
+    for entry in info.get("path") or []:
+        if entry and os.path.exists(entry) and not _inside(entry, root):
+            problems.append(f"sys.path holds {entry}, outside the extraction")
+    built = info.get("config_prefix")
+    if built and not _same(built, root):
+        details.append(f"sysconfig still names {built}; conda-unpack was not needed to run")
+    wanted = manifest.python if manifest else None
+    if wanted and not (version == wanted or version.startswith(wanted + ".")):
+        problems.append(f"python is {version}, the manifest says {wanted}")
+    if problems:
+        summary = f"python {version} runs, with {len(problems)} problem(s)"
+        return _failed("python", summary, problems, details), True
+    return _passed("python", f"python {version} runs from the extraction directory", details), True
+
+
+def _check_imports(
+    name: str,
+    modules: Sequence[str],
+    root: Path,
+    cwd: Path,
+    reporter: Reporter,
+    note: str | None = None,
+) -> Check:
+    problems: list[str] = []
+    details = [note] if note else []
+    for module in modules:
+        if not _MODULE_RE.match(module):
+            problems.append(f"{module!r} is not a module name")
+            continue
+        reporter.step(f"import {module}")
+        try:
+            info = _run_probe(
+                root / "bin" / "python",
+                _IMPORT_PROBE,
+                [module],
+                what=f"import {module}",
+                cwd=cwd,
+                timeout=IMPORT_TIMEOUT,
+                reporter=reporter,
+            )
+        except BundlerError as exc:
+            problems.append(exc.message)
+            continue
+        origins = [info["file"]] if info.get("file") else list(info.get("path") or [])
+        outside = [str(o) for o in origins if not _inside(str(o), root)]
+        version = f" {info['version']}" if info.get("version") else ""
+        where = ", ".join(os.path.relpath(str(o), root) for o in origins) or "built-in"
+        if outside:
+            problems.append(
+                f"{module} was loaded from {', '.join(outside)}, outside the extraction"
+            )
+        else:
+            details.append(f"{module}{version}: {where}")
+    if problems:
+        summary = f"{len(problems)} of {len(modules)} imports failed"
+        return _failed(name, summary, problems, details)
+    return _passed(name, f"imported {len(modules)} module(s) from the extraction", details)
+
+
+def gpu_visible(reporter: Reporter | None = None) -> str | None:
+    """How a GPU was seen (``/dev/nvidia0``, ``nvidia-smi -L``), or None without one."""
+    if Path("/dev/nvidia0").exists():
+        return "/dev/nvidia0 exists"
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = proc.run(["nvidia-smi", "-L"], what="nvidia-smi -L", timeout=30, reporter=reporter)
+    except BundlerError:
+        return None
+    first = out.stdout.strip().splitlines()
+    return f"nvidia-smi -L: {first[0]}" if first else None
+
+
+def _check_linkage(root: Path, reporter: Reporter) -> Check:
+    reporter.step("checking the needed libraries of every ELF file")
+    report: LinkageReport = check_linkage(
+        root, progress=lambda done, total: reporter.progress("linkage", done, total)
+    )
+    notes = []
+    if report.system_runtime:
+        users = ", ".join(f"{k} ×{v}" for k, v in report.system_runtime.items())
+        notes.append(f"from the host's GCC runtime: {users}")
+    if report.driver:
+        notes.append("from the NVIDIA driver: " + ", ".join(report.driver))
+    details = [f"unreadable ELF file {f}: {r}" for f, r in report.unreadable]
+    summary = f"{report.dynamic_objects} dynamically linked of {report.elf_files} ELF files"
+    if report.unresolved:
+        return _failed(
+            "linkage",
+            f"{summary}; {len(report.unresolved)} needed libraries not found",
+            [str(u) for u in report.unresolved],
+            details,
+        )
+    tail = f" ({'; '.join(notes)})" if notes else ""
+    return _passed("linkage", f"{summary}; all needed libraries resolve{tail}", details)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _host_platform() -> str | None:
+    try:
+        import rattler
+
+        return str(rattler.Platform.current())
+    except Exception:  # only decides whether this machine can run the archive's python
+        return None
+
+
+def verify_archive(
+    archive: Path,
+    *,
+    imports: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+) -> VerifyReport:
+    """Unpack ``archive`` into a temporary directory and run every check on it.
+
+    ``imports`` replaces the manifest's module lists (plain and GPU) when given.
+    Raises ``VerifyError`` only for a missing or unsupported archive or a module
+    name that is not one; everything wrong with the archive itself, its manifest
+    included, is a failed check in the report.
+    """
+    reporter = reporter or NullReporter()
+    archive = Path(archive)
+    if not archive.is_file():
+        raise VerifyError(f"{archive}: no such archive", "pass the path that bundler pack wrote")
+    archive_kind(archive)
+    for module in imports or ():
+        if not _MODULE_RE.match(module):
+            raise VerifyError(f"--import {module!r} is not a module name")
+    manifest: Manifest | None = None
+    try:
+        manifest = read_manifest(archive)
+    except VerifyError as exc:
+        checks = [_failed("manifest", "the manifest is unreadable", [exc.one_line()])]
+    else:
+        checks = [_check_manifest(archive, manifest, reporter)]
+    with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:
+        checks += _checks_in(Path(tmp), archive, manifest, imports, reporter)
+    return VerifyReport(
+        archive=archive,
+        checks=tuple(checks),
+        manifest_path=manifest.path if manifest else None,
+        variant=manifest.variant if manifest else None,
+        platform=manifest.platform if manifest else None,
+    )
+
+
+def _checks_in(
+    tmp: Path,
+    archive: Path,
+    manifest: Manifest | None,
+    imports: Sequence[str] | None,
+    reporter: Reporter,
+) -> list[Check]:
+    """Every check after ``manifest``, with ``tmp`` as the scratch directory."""
+    dest = tmp / "env"
+    reporter.step(f"extracting {archive.name} into {dest}")
+    try:
+        count = _extract(archive, dest, reporter)
+    except VerifyError as exc:
+        summary = "the archive could not be extracted safely"
+        return [_failed("extract", summary, [exc.one_line()])] + [
+            _skipped(n, "extraction failed") for n in CHECK_NAMES[2:]
+        ]
+    root = _env_root(dest)
+    built = manifest.build_prefix if manifest else None
+    details = [f"into {root} (a temporary directory, removed afterwards)"]
+    if built and _same(built, root):
+        checks = [_failed("extract", f"extracted at the build prefix {built}")]
+    else:
+        details += [f"the build prefix was {built}"] if built else []
+        checks = [_passed("extract", f"{count} members extracted safely", details)]
+
+    host, target = _host_platform(), manifest.platform if manifest else None
+    if target and host and target != host:
+        reason = f"the archive is for {target}, this machine is {host}"
+        checks += [_skipped(n, reason) for n in ("python", "imports", "gpu-imports")]
+    else:
+        cwd = tmp / "cwd"  # an empty working directory: '' on sys.path finds nothing
+        cwd.mkdir()
+        python_check, ran = _check_python(root, cwd, manifest, reporter)
+        checks.append(python_check)
+        if ran:
+            checks += _import_checks(root, cwd, manifest, imports, reporter)
+        else:
+            reason = "the environment's python did not run"
+            checks += [_skipped("imports", reason), _skipped("gpu-imports", reason)]
+
+    if target and not target.startswith("linux"):
+        checks.append(_skipped("linkage", f"{target} archives hold no ELF files to check"))
+    else:
+        checks.append(_check_linkage(root, reporter))
+    return checks
+
+
+def _import_checks(
+    root: Path,
+    cwd: Path,
+    manifest: Manifest | None,
+    imports: Sequence[str] | None,
+    reporter: Reporter,
+) -> list[Check]:
+    """``imports`` and ``gpu-imports``; explicit ``imports`` replace both manifest lists."""
+    modules: tuple[str, ...] = ()
+    gpu_modules: tuple[str, ...] = ()
+    if imports is not None:
+        modules = tuple(imports)
+        gpu_reason = "imports were given explicitly; the manifest's GPU imports are not used"
+    elif manifest is not None:
+        modules, gpu_modules = manifest.imports, manifest.gpu_imports
+        gpu_reason = "the manifest lists no GPU imports"
+    else:
+        gpu_reason = "no manifest"
+    checks = [
+        _check_imports("imports", modules, root, cwd, reporter)
+        if modules
+        else _skipped("imports", "no modules to import (none given, none in a manifest)")
+    ]
+    if not gpu_modules:
+        return [*checks, _skipped("gpu-imports", gpu_reason)]
+    gpu = gpu_visible(reporter)
+    if gpu is None:
+        skipped = [f"not imported: {', '.join(gpu_modules)}"]
+        return [*checks, _skipped("gpu-imports", "no GPU visible", skipped)]
+    note = f"GPU: {gpu}"
+    return [*checks, _check_imports("gpu-imports", gpu_modules, root, cwd, reporter, note)]
