@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -250,7 +251,19 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    build_app()()
+    try:
+        build_app()()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "rattler" in sys.modules:
+        # rattler's runtime threads can abort interpreter finalisation (seen after a
+        # failed solve, about one run in seven). All output is written and flushed and
+        # every file was renamed into place already, so leave without finalising.
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the bundler app."""
+    """Add this module's commands to the bundler app (once, however often it is called)."""
+    if any(cmd.name == "image" for cmd in app.registered_commands):
+        return
     from bundler.cli import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, open_workspace, reporting
     from bundler.image import BUILDERS, DEFAULT_BASE, DEFAULT_REPOSITORY, PYSPARK_MODES
 
@@ -23,13 +25,16 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_BASE,
         tag: Annotated[
             str | None,
-            typer.Option("--tag", "-t", help=f"Image tag [default: {DEFAULT_REPOSITORY}:VARIANT]."),
+            typer.Option(
+                "--tag", "-t", help="Image tag.", show_default=f"{DEFAULT_REPOSITORY}:VARIANT"
+            ),
         ] = None,
         builder: Annotated[
             str | None,
             typer.Option(
                 "--builder",
-                help=f"{', '.join(BUILDERS)} [default: the first that works, in that order].",
+                help=f"{', '.join(BUILDERS)}.",
+                show_default="the first of them that works",
             ),
         ] = None,
         pyspark: Annotated[
@@ -60,7 +65,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         dockerfile: Annotated[
             Path | None,
-            typer.Option("--dockerfile", help="[default: WORKSPACE/docker/Dockerfile]"),
+            typer.Option(
+                "--dockerfile",
+                help="The Dockerfile to build.",
+                show_default="WORKSPACE/docker/Dockerfile, else bundler's own",
+            ),
         ] = None,
         platform: Annotated[
             str, typer.Option("--platform", help="Platform of the environment.")

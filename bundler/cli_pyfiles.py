@@ -74,5 +74,7 @@ def register(app: typer.Typer) -> None:
             for s in result.skipped:
                 print(f"  {s.name:<28} {s.version:<16} {s.reason}")
         if result.excluded:
-            print(f"not zipped (Spark provides them or they are installers): "
-                  f"{', '.join(result.excluded)}")
+            print(
+                f"not zipped (Spark provides them or they are installers): "
+                f"{', '.join(result.excluded)}"
+            )

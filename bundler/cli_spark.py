@@ -13,12 +13,12 @@ from typing import Annotated
 import typer
 
 
-class DeployMode(str, enum.Enum):
+class DeployMode(enum.StrEnum):
     client = "client"
     cluster = "cluster"
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     args = "args"
     defaults = "defaults"
     json = "json"
@@ -67,7 +67,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         platform: Annotated[
             str | None,
-            typer.Option("--platform", help="Lock platform to read (default: the variant's first)."),
+            typer.Option(
+                "--platform", help="Lock platform to read (default: the variant's first)."
+            ),
         ] = None,
         fmt: Annotated[
             Format,
@@ -102,7 +104,9 @@ def register(app: typer.Typer) -> None:
                     reporter.warn(message)
         print(plan.render(output))
         if output is not OutputFormat.JSON and plan.env and not quiet:
-            print("# for a session started from Python (python app.py, notebooks), also:",
-                  file=sys.stderr)
+            print(
+                "# for a session started from Python (python app.py, notebooks), also:",
+                file=sys.stderr,
+            )
             for key, value in plan.env:
                 print(f"#   export {key}={shlex.quote(value)}", file=sys.stderr)

@@ -56,52 +56,40 @@ class _Minimums:
 
 
 # One row per PySpark line; a line newer than the last row inherits the last row.
+# fmt: off
 _MINIMUMS: tuple[_Minimums, ...] = (
     # Spark 3.3 install page (docs/3.3.0/api/python/getting_started/install.html):
     # "Python 3.7 and above"; pandas >=1.0.5, PyArrow >=1.0.0, NumPy >=1.15.
     # pyspark_upgrade.rst "Upgrading from PySpark 3.2 to 3.3": pandas minimum 1.0.5.
-    _Minimums(
-        (3, 3), "3.7", "1.0.5", "1.0.0", "1.15",
-        "PySpark 3.3 docs, Installation - Dependencies",
-    ),
+    _Minimums((3, 3), python="3.7", pandas="1.0.5", pyarrow="1.0.0", numpy="1.15",
+              source="PySpark 3.3 docs, Installation - Dependencies"),
     # Spark 3.4 install page: same table as 3.3 (Python 3.7 deprecated by SPARK-39861,
     # still supported); the conda packages of pyspark 3.4.1 declare the same bounds.
-    _Minimums(
-        (3, 4), "3.7", "1.0.5", "1.0.0", "1.15",
-        "PySpark 3.4 docs, Installation - Dependencies",
-    ),
+    _Minimums((3, 4), python="3.7", pandas="1.0.5", pyarrow="1.0.0", numpy="1.15",
+              source="PySpark 3.4 docs, Installation - Dependencies"),
     # Spark 3.5: Python 3.7 removed (SPARK-43347, apache/spark#41023); the 3.5 install
     # page lists PyArrow >=4.0.0, and the 4.0 migration guide confirms "raised from
     # 4.0.0 to 11.0.0"; pandas 1.0.5 and NumPy 1.15 unchanged.
-    _Minimums(
-        (3, 5), "3.8", "1.0.5", "4.0.0", "1.15",
-        "PySpark 3.5 docs, Installation - Dependencies; SPARK-43347",
-    ),
+    _Minimums((3, 5), python="3.8", pandas="1.0.5", pyarrow="4.0.0", numpy="1.15",
+              source="PySpark 3.5 docs, Installation - Dependencies; SPARK-43347"),
     # pyspark_upgrade.rst "Upgrading from PySpark 3.5 to 4.0": Python 3.8 dropped
     # (SPARK-47993), pandas 1.0.5 -> 2.0.0 (SPARK-47948), NumPy 1.15 -> 1.21,
     # PyArrow 4.0.0 -> 11.0.0.
-    _Minimums(
-        (4, 0), "3.9", "2.0.0", "11.0.0", "1.21",
-        "PySpark migration guide, Upgrading from PySpark 3.5 to 4.0",
-    ),
+    _Minimums((4, 0), python="3.9", pandas="2.0.0", pyarrow="11.0.0", numpy="1.21",
+              source="PySpark migration guide, Upgrading from PySpark 3.5 to 4.0"),
     # pyspark_upgrade.rst "Upgrading from PySpark 4.0 to 4.1": Python 3.9 dropped,
     # PyArrow 11.0.0 -> 15.0.0, pandas 2.0.0 -> 2.2.0.
-    _Minimums(
-        (4, 1), "3.10", "2.2.0", "15.0.0", "1.21",
-        "PySpark migration guide, Upgrading from PySpark 4.0 to 4.1",
-    ),
+    _Minimums((4, 1), python="3.10", pandas="2.2.0", pyarrow="15.0.0", numpy="1.21",
+              source="PySpark migration guide, Upgrading from PySpark 4.0 to 4.1"),
     # pyspark_upgrade.rst "Upgrading from PySpark 4.1 to 4.2": PyArrow 15.0.0 -> 18.0.0.
-    _Minimums(
-        (4, 2), "3.10", "2.2.0", "18.0.0", "1.21",
-        "PySpark migration guide, Upgrading from PySpark 4.1 to 4.2",
-    ),
+    _Minimums((4, 2), python="3.10", pandas="2.2.0", pyarrow="18.0.0", numpy="1.21",
+              source="PySpark migration guide, Upgrading from PySpark 4.1 to 4.2"),
     # pyspark 4.3.0 wheel METADATA: Requires-Python >=3.11 (SPARK-56889 dropped 3.10),
     # extra "sql": pandas>=2.2.0, pyarrow>=18.0.0, numpy>=1.23.2 (SPARK-56928).
-    _Minimums(
-        (4, 3), "3.11", "2.2.0", "18.0.0", "1.23.2",
-        "pyspark 4.3.0 package metadata; SPARK-56889; SPARK-56928",
-    ),
+    _Minimums((4, 3), python="3.11", pandas="2.2.0", pyarrow="18.0.0", numpy="1.23.2",
+              source="pyspark 4.3.0 package metadata; SPARK-56889; SPARK-56928"),
 )
+# fmt: on
 
 # Major versions of a dependency that a PySpark line must reach before it supports them.
 _MAJOR_RULES: tuple[tuple[str, int, tuple[int, int], str, str], ...] = (
@@ -159,7 +147,7 @@ def check_versions(versions: dict[str, str]) -> list[GuardViolation]:
     ``versions`` maps lower-case names (``pyspark``, ``pandas``, ``pyarrow``,
     ``numpy``, ``python``) to version strings; other names are ignored.
     """
-    found = {canonicalize_name(k): v for k, v in versions.items()}
+    found: dict[str, str] = {str(canonicalize_name(k)): v for k, v in versions.items()}
     spark_text = found.get("pyspark")
     if spark_text is None:
         return []

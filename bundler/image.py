@@ -21,7 +21,6 @@ Nothing is pulled: the base image must already be in the builder's local store.
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import glob
 import json
@@ -33,14 +32,17 @@ import tarfile
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
 from bundler.errors import BundlerError, SubprocessError, ToolMissingError
 from bundler.events import NullReporter, Reporter
 from bundler.proc import run
+
+if TYPE_CHECKING:
+    from bundler.variants import Variant
 
 BUILDERS = ("docker", "podman", "buildah")
 DEFAULT_BASE = "localhost/spark-k8s:3.5.7-hadoop3.4.2"
@@ -96,19 +98,7 @@ class ImageResult:
     labels: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "tag": self.tag,
-            "image_id": self.image_id,
-            "builder": self.builder,
-            "base": self.base,
-            "variant": self.variant,
-            "archive": str(self.archive),
-            "archive_sha256": self.archive_sha256,
-            "archive_size": self.archive_size,
-            "env_size": self.env_size,
-            "removed": self.removed,
-            "labels": self.labels,
-        }
+        return {**asdict(self), "archive": str(self.archive)}
 
 
 # ---------------------------------------------------------------- builders
@@ -215,7 +205,7 @@ class Listing:
     sizes: dict[str, int] = field(default_factory=dict)
     package_files: dict[str, list[str]] = field(default_factory=dict)  # pyspark's files
     modules_used: set[str] = field(default_factory=set)  # imported by non-test code
-    strings: dict[str, set[str]] = field(default_factory=dict)  # top package -> constants
+    strings: dict[str, set[str]] = field(default_factory=dict)  # directory -> constants
 
 
 _TEST_DIRS = ("tests", "test")
@@ -248,30 +238,45 @@ def _test_dir(path: str) -> str | None:
     return None
 
 
+def _is_test_code(path: str) -> bool:
+    return _test_dir(path) is not None or path.endswith("/conftest.py")
+
+
+_FROM_RE = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_IMPORT_RE = re.compile(r"^[ \t]*import[ \t]+([^\n]*)", re.M)
+_DOTTED_RE = re.compile(r"[A-Za-z_][\w.]*\.tests?\b")
+_STRING_RE = re.compile(r"""(['"])([^'"\\\n]*test[^'"\\\n]*)\1""")
+
+
+def _names(text: str) -> list[str]:
+    """``a as b, c`` (maybe in parentheses, with comments) -> ``["a", "c"]``."""
+    text = re.sub(r"#[^\n]*", "", text).strip().strip("()").replace("\\\n", " ")
+    return [item.split()[0] for item in text.split(",") if item.strip()]
+
+
 def _scan_python(path: str, source: bytes, listing: Listing) -> None:
-    """Record the modules and test-like strings that one non-test module refers to."""
+    """Record the test modules and test-like strings that one non-test module names.
+
+    Regular expressions, not ``ast``: only files that say "test" get here, and the
+    net is wide on purpose (a dotted ``x.tests`` anywhere counts as an import).
+    """
+    text = source.decode("utf-8", "replace")
     parts = _module_path(path) or []
     package = parts if path.endswith("/__init__.py") else parts[:-1]
-    strings = listing.strings.setdefault(parts[0] if parts else "", set())
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        # Unparseable (a template, Python 2): keep every tests directory it mentions.
-        text = source.decode("utf-8", "replace")
-        listing.modules_used.update(re.findall(r"[\w.]+\.tests?\b", text))
-        strings.update(_TEST_DIRS)
-        return
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            listing.modules_used.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package[: len(package) - node.level + 1] if node.level else []
-            mod = ".".join([*base, node.module] if node.module else base)
-            listing.modules_used.add(mod)
-            listing.modules_used.update(f"{mod}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if "test" in node.value and len(node.value) < 300:
-                strings.add(node.value)
+    used = listing.modules_used
+    used.update(_DOTTED_RE.findall(text))
+    for dots, module, names in _FROM_RE.findall(text):
+        if "test" not in module + names:
+            continue
+        base = package[: len(package) - len(dots) + 1] if dots else []
+        mod = ".".join([*base, module] if module else base)
+        used.add(mod)
+        used.update(f"{mod}.{name}" for name in _names(names))
+    for names in _IMPORT_RE.findall(text):
+        if "test" in names:
+            used.update(_names(names))
+    strings = listing.strings.setdefault(path.rsplit("/", 1)[0], set())
+    strings.update(m.group(2) for m in _STRING_RE.finditer(text))
 
 
 def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
@@ -290,16 +295,19 @@ def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
             listing.sizes[name] = member.size if member.isfile() else 0
             if not member.isfile():
                 continue
-            wanted = name.endswith(".py") and _PY_ROOT.match(name) and not _test_dir(name)
+            wanted = name.endswith(".py") and _PY_ROOT.match(name) and not _is_test_code(name)
+            hooks = name.endswith(("/entry_points.txt", ".pth")) and _PY_ROOT.match(name)
             meta = re.match(r"conda-meta/pyspark-\d.*\.json$", name) or re.search(
                 r"/pyspark-[^/]*\.dist-info/RECORD$", name
             )
-            if not (wanted or meta):
+            if not (wanted or meta or hooks):
                 continue
             fh = tar.extractfile(member)
             data = fh.read() if fh else b""
             if meta:
                 records[name] = data
+            elif hooks:  # entry points and .pth lines name modules that get imported
+                listing.modules_used.update(_DOTTED_RE.findall(data.decode("utf-8", "replace")))
             elif b"test" in data:
                 _scan_python(name, data, listing)
     for name, data in records.items():
@@ -317,14 +325,27 @@ def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
 
 
 def _test_dir_used(test_dir: str, listing: Listing) -> bool:
+    """Whether non-test code may reach ``test_dir``: by import, or by a path in a string.
+
+    A bare ``"tests"`` counts only in modules beside the directory (``os.path.join(
+    here, "tests", ...)``); elsewhere in the package the string must name the
+    directory's parent too (``"f2py/tests"``) or its dotted module name.
+    """
     parts = _module_path(test_dir + "/__init__.py") or []
     dotted, base = ".".join(parts), parts[-1]
     if any(m == dotted or m.startswith(dotted + ".") for m in listing.modules_used):
         return True
-    for s in listing.strings.get(parts[0], ()):
-        if s == base or s.endswith("." + base) or dotted in s:
-            return True
-        if s.startswith(base + "/") or f"/{base}/" in s or s.endswith("/" + base):
+    parent = test_dir.rsplit("/", 1)[0]
+    m = _PY_ROOT.match(test_dir)
+    top = test_dir[: m.end()] + parts[0] if m and len(parts) > 1 else parent
+    named = f"{parent.rsplit('/', 1)[-1]}/{base}"
+    for directory, strings in listing.strings.items():
+        if directory == parent:
+            for s in strings:
+                if s == base or s.startswith(base + "/") or s.endswith("." + base):
+                    return True
+        in_package = directory == top or directory.startswith(top + "/")
+        if in_package and any(dotted in s or named in s for s in strings):
             return True
     return False
 
@@ -375,7 +396,7 @@ def plan_slim(listing: Listing, *, drop_pyspark: bool, slim: bool, cuda: bool) -
     - with ``slim``: test suites (``tests``/``test`` directories under lib/pythonX.Y)
       unless a non-test module imports them or names them in a string (numexpr's
       ``__init__`` imports ``numexpr.tests``, for instance); static libraries
-      (``*.a``, ``*.la``) except for CUDA variants, whose JIT compilers link
+      (``lib/*.a``, ``lib/*.la``) except for CUDA variants, whose JIT compilers link
       ``libcudadevrt.a`` at run time; man and info pages.
     Headers stay: CuPy, cuDF and torch.compile compile against them at run time.
     """
@@ -388,8 +409,8 @@ def plan_slim(listing: Listing, *, drop_pyspark: bool, slim: bool, cuda: bool) -
         test_dirs = sorted({d for p in sizes if (d := _test_dir(p))})
         kept = tuple(d for d in test_dirs if _test_dir_used(d, listing))
         groups["tests"] = [glob.escape(d) + "/*" for d in test_dirs if d not in kept]
-        if not cuda and any(p.endswith((".a", ".la")) for p in sizes):
-            groups["static-libs"] = ["*.a", "*.la"]
+        if not cuda and any(p.startswith("lib/") and p.endswith((".a", ".la")) for p in sizes):
+            groups["static-libs"] = ["lib/*.a", "lib/*.la"]
         docs = [d for d in _DOC_DIRS if any(p.startswith(d) for p in sizes)]
         groups["docs"] = [glob.escape(d) + "*" for d in docs]
     removed: dict[str, int] = {}
@@ -425,7 +446,7 @@ def _manifest(archive: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _fresh(archive: Path, variant: Any, platform: str, exclude: tuple[str, ...]) -> bool:
+def _fresh(archive: Path, variant: Variant, platform: str, exclude: tuple[str, ...]) -> bool:
     """``archive`` was packed from the variant's current lock with these exclusions."""
     try:
         manifest = _manifest(archive)
@@ -444,7 +465,7 @@ def _fresh(archive: Path, variant: Any, platform: str, exclude: tuple[str, ...])
 
 def packed(
     workspace: Path,
-    variant: Any,
+    variant: Variant,
     platform: str,
     output: Path,
     exclude: tuple[str, ...] = (),
@@ -475,7 +496,7 @@ class PreparedArchive:
 
 
 def prepare_archive(
-    options: ImageOptions, variant: Any, base_has_spark: bool, reporter: Reporter
+    options: ImageOptions, variant: Variant, base_has_spark: bool, reporter: Reporter
 ) -> PreparedArchive:
     """The archive the image is built from: given, or packed and slimmed for the image."""
     if options.archive is not None:
@@ -529,9 +550,7 @@ def _check_arch(config: dict[str, Any], base: str, platform: str) -> str | None:
     return None if _HOST_ARCH.get(host.machine()) == want else f"linux/{want}"
 
 
-def build_args(
-    options: ImageOptions, variant: str, prepared: PreparedArchive
-) -> dict[str, str]:
+def build_args(options: ImageOptions, variant: str, prepared: PreparedArchive) -> dict[str, str]:
     """The Dockerfile's build arguments for one prepared archive."""
     manifest = prepared.manifest
     dropped = prepared.slim.dropped_modules
@@ -548,6 +567,33 @@ def build_args(
         "PYSPARK": "base" if dropped else "env",
         "COMPILE": "1" if options.compile else "0",
     }
+
+
+def _spark_version(env: dict[str, str], base: str) -> str | None:
+    """The base image's Spark version: SPARK_VERSION, else the tag (``spark-k8s:3.5.7-…``)."""
+    if env.get("SPARK_VERSION"):
+        return env["SPARK_VERSION"]
+    m = re.search(r":(?:v)?(\d+\.\d+\.\d+)", base)
+    return m.group(1) if m else None
+
+
+def spark_mismatch(spark: str | None, manifest: dict[str, Any]) -> str | None:
+    """A warning when the base's Spark and the locked pyspark differ in minor version.
+
+    Spark puts its own pyspark first on the executors' PYTHONPATH, so the base's
+    version is the one that runs, against the libraries locked for the other.
+    """
+    pyspark = next(
+        (p.get("version") for p in manifest.get("packages") or () if p.get("name") == "pyspark"),
+        None,
+    )
+    if not spark or not pyspark or spark.split(".")[:2] == str(pyspark).split(".")[:2]:
+        return None
+    return (
+        f"the base image carries Spark {spark} but the variant locks pyspark {pyspark}; "
+        f"executors run Spark {spark}'s pyspark against the locked pandas/pyarrow: "
+        "use a base image of the locked Spark version or lock the base's"
+    )
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -571,7 +617,12 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
     reporter.step(f"checking base image {options.base} with {builder.name}")
     config = inspect_base(builder, options.base)
     oci_platform = _check_arch(config, options.base, options.platform)
-    prepared = prepare_archive(options, variant, "SPARK_HOME" in base_env(config), reporter)
+    env = base_env(config)
+    prepared = prepare_archive(options, variant, "SPARK_HOME" in env, reporter)
+    if "SPARK_HOME" in env:
+        warning = spark_mismatch(_spark_version(env, options.base), prepared.manifest)
+        if warning:
+            reporter.warn(warning)
     args = build_args(options, variant.name, prepared)
     tag = options.tag or f"{DEFAULT_REPOSITORY}:{variant.name}"
     scratch = ws.root / ".bundler" / "image"

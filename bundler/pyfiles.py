@@ -47,6 +47,7 @@ EXCLUDED = frozenset(
 )
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _NATIVE_SUFFIX = re.compile(r"\.(so|pyd|dylib|dll)(\.[0-9]+)*$", re.IGNORECASE)
+_EXTENSION_MODULE = re.compile(r"\.(cpython-[^./]+|abi3|pypy[^./]*)\.so$|\.pyd$", re.IGNORECASE)
 _BINARY_MAGIC = (
     b"\x7fELF",  # Linux shared objects and executables
     b"\xcf\xfa\xed\xfe",  # Mach-O 64-bit
@@ -192,9 +193,7 @@ def scan_site_packages(site_packages: Path) -> tuple[list[Distribution], list[st
     dists: list[Distribution] = []
     owned: set[str] = set()
     meta_dirs = sorted(
-        p
-        for p in site.iterdir()
-        if p.is_dir() and p.name.endswith((".dist-info", ".egg-info"))
+        p for p in site.iterdir() if p.is_dir() and p.name.endswith((".dist-info", ".egg-info"))
     )
     for meta_dir in meta_dirs:
         name, version = _read_metadata(meta_dir)
@@ -212,6 +211,8 @@ def scan_site_packages(site_packages: Path) -> tuple[list[Distribution], list[st
         reasons.extend(_wheel_reasons(meta_dir))
         native = [p for p in files if _NATIVE_SUFFIX.search(p)]
         native += [p for p in files if p not in native and _binary_magic(site / p)]
+        # Name an extension module first: it says more than a vendored library does.
+        native.sort(key=lambda p: not _EXTENSION_MODULE.search(p))
         if native:
             more = f" (and {len(native) - 1} more)" if len(native) > 1 else ""
             reasons.insert(0, f"compiled file {native[0]}{more}")
@@ -305,9 +306,7 @@ def zip_site_packages(
     """Zip the pure-Python distributions of ``site_packages`` into ``output``."""
     reporter = reporter or NullReporter()
     if output.suffix.lower() != ".zip":
-        raise BundlerError(
-            f"{output}: --py-files needs a .zip", "name the output like deps.zip"
-        )
+        raise BundlerError(f"{output}: --py-files needs a .zip", "name the output like deps.zip")
     if not site_packages.is_dir():
         raise BundlerError(f"{site_packages}: not a directory")
     reporter.step(f"Reading distributions in {site_packages}")
@@ -403,6 +402,12 @@ def make_pyfiles(
         built = build(
             variant, platform, Path(tmp) / "prefix", cache_dir=options.cache_dir, reporter=reporter
         )
+        if built.site_packages is None:
+            raise BundlerError(
+                f"variant '{variant.name}' locks no conda python for {platform}: "
+                "there is no site-packages to zip",
+                "add python to the variant's dependencies",
+            )
         return zip_site_packages(
             Path(built.site_packages),
             options.output,

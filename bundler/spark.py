@@ -24,15 +24,13 @@ What each cluster manager needs (Spark's "Python Package Management" and
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-import importlib
 import os
 import shlex
 import shutil
 import sys
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bundler.archive import safe_extract
 from bundler.errors import BundlerError
 from bundler.events import NullReporter, Reporter
 
@@ -177,7 +176,9 @@ class SparkSubmitPlan:
             return json.dumps(self.to_dict(), indent=2)
         if fmt is OutputFormat.DEFAULTS:
             return "\n".join(f"{k} {v}" for k, v in self.defaults())
-        return " \\\n".join(" ".join(shlex.quote(t) for t in line) for line in self.argument_lines())
+        return " \\\n".join(
+            " ".join(shlex.quote(t) for t in line) for line in self.argument_lines()
+        )
 
 
 def _split_archive(uri: str) -> tuple[str, str]:
@@ -237,8 +238,7 @@ def plan_spark_conf(
         raise SparkConfError("--deploy-mode cluster needs --master", "name the cluster manager")
     if cluster and manager in (ClusterManager.STANDALONE, ClusterManager.LOCAL_CLUSTER):
         raise SparkConfError(
-            f"--master {options.master}: standalone cluster mode does not run Python "
-            "applications",
+            f"--master {options.master}: standalone cluster mode does not run Python applications",
             "use --deploy-mode client",
         )
 
@@ -265,9 +265,8 @@ def plan_spark_conf(
         archive = f"{uri}#{alias}"
         python = f"./{alias}/bin/python"
         env_python = python
-        archive_key = "spark.yarn.dist.archives" if manager is ClusterManager.YARN else (
-            "spark.archives"
-        )
+        yarn = manager is ClusterManager.YARN
+        archive_key = "spark.yarn.dist.archives" if yarn else "spark.archives"
         conf.append(("spark.pyspark.python", python))
         if manager is ClusterManager.YARN and cluster:
             # The driver runs in the application master's container, beside ./env.
@@ -291,12 +290,12 @@ def plan_spark_conf(
             )
 
     if options.upload_path is not None:
-        if manager is ClusterManager.KUBERNETES or (
-            manager is ClusterManager.UNSPECIFIED and options.image is None
-        ):
+        if manager in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
             conf.append(("spark.kubernetes.file.upload.path", options.upload_path))
         else:
-            warnings.append(f"--upload-path is only used by Kubernetes; ignored for {manager.value}")
+            warnings.append(
+                f"--upload-path is only used by Kubernetes; ignored for {manager.value}"
+            )
 
     if not cluster:
         conf.append(("spark.pyspark.driver.python", driver_python))
@@ -370,7 +369,7 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
             if not local.is_file():
                 reporter.warn(f"archive {local} does not exist on this machine")
             archive = f"{local}{sep}{alias}"
-        options = SparkConfOptions(**{**options.__dict__, "archive": archive})
+        options = dataclasses.replace(options, archive=archive)
 
     locked_python = None
     lock_note = None
@@ -401,42 +400,6 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
 
 
 # --- a local session for users' own tests ------------------------------------------
-
-
-def _safe_extract(archive: Path, dest: Path) -> None:
-    """bundler.verify.safe_extract where it exists; otherwise tarfile's "data" filter."""
-    try:
-        verify = importlib.import_module("bundler.verify")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bundler.verify":
-            raise
-        verify = None
-    extract = getattr(verify, "safe_extract", None)
-    if extract is not None:
-        extract(archive, dest)
-        return
-    dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        _extract_zip(archive, dest)
-        return
-    try:
-        with tarfile.open(archive) as tf:
-            tf.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise SparkConfError(f"{archive}: cannot unpack: {exc}") from exc
-
-
-def _extract_zip(archive: Path, dest: Path) -> None:
-    root = dest.resolve()
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = (root / info.filename).resolve()
-            if not target.is_relative_to(root):
-                raise SparkConfError(f"{archive}: {info.filename} points outside the archive")
-            zf.extract(info, root)
-            mode = (info.external_attr >> 16) & 0o777
-            if mode and not info.is_dir():
-                target.chmod(mode & 0o755)
 
 
 def _check_python_minor(env_dir: Path, archive: Path) -> None:
@@ -479,10 +442,15 @@ def local_session(
     session: SparkSession | None = None
     try:
         env_dir = tmp / ENV_ALIAS
-        _safe_extract(Path(archive), env_dir)
+        safe_extract(Path(archive), env_dir)
+        children = [p for p in env_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+        if not (env_dir / "bin").exists() and len(children) == 1:
+            env_dir = children[0]  # an archive with one enclosing folder
         python = env_dir / "bin" / "python"
         if not python.exists():
-            raise SparkConfError(f"{archive}: no bin/python inside", "pack an environment with python")
+            raise SparkConfError(
+                f"{archive}: no bin/python inside", "pack an environment with python"
+            )
         _check_python_minor(env_dir, Path(archive))
         unpack = env_dir / "bin" / "conda-unpack"
         if unpack.is_file():

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+import pytest
+
 from tests.support.channel import local_channel  # noqa: F401
 from tests.support.fixtures import (  # noqa: F401
     bundler_cache,
     locked_workspace,
     packed_archive,
 )
+
+
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Skip interpreter finalisation once rattler ran in this process.
+
+    rattler's runtime threads can abort finalisation (see bundler.cli.main); by now
+    every report is written, so leave with pytest's own exit status.
+    """
+    if "rattler" in sys.modules and _EXIT_STATUS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
+import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -176,3 +179,48 @@ def test_failed_pack_leaves_no_archive(locked_workspace: Path, tmp_path: Path) -
         pack_archive(PackOptions(prefix=bogus, output=tmp_path / "out" / "x.tar.gz"))
     leftovers = list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else []
     assert leftovers == []
+
+
+def _pack_cmd(ws: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "bundler", "pack", "app", "-q", "-o", str(out)]
+
+
+def test_concurrent_packs_do_not_corrupt_each_other(
+    packed_archive: tuple[Path, dict[str, Any]], locked_workspace: Path, tmp_path: Path
+) -> None:
+    archive, _ = packed_archive
+    out = tmp_path / "same.tar.gz"
+    procs = [
+        subprocess.Popen(_pack_cmd(locked_workspace, target), cwd=locked_workspace)
+        for target in (out, out, tmp_path / "other.tar.gz")
+    ]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0, 0]
+    assert _sha(out) == _sha(archive) == _sha(tmp_path / "other.tar.gz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other.tar.gz",
+        "other.tar.gz.json",
+        "same.tar.gz",
+        "same.tar.gz.json",
+    ]
+
+
+def test_interrupted_pack_leaves_nothing_under_the_final_name(
+    locked_workspace: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "app.tar.gz"
+    proc = subprocess.Popen(
+        _pack_cmd(locked_workspace, out),
+        cwd=locked_workspace,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list(out.parent.glob(".*.part")) if out.parent.exists() else True:
+        assert proc.poll() is None, "pack finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert list(out.parent.iterdir()) == []

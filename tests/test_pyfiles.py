@@ -28,8 +28,19 @@ WHEELS = ("six", "attrs", "markupsafe", "py4j")
 
 def pip_target(dest: Path, *requirements: str) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-         "--disable-pip-version-check", "--target", str(dest), *requirements],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--target",
+            str(dest),
+            *requirements,
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -135,10 +146,20 @@ def test_classifier_reasons(tmp_path: Path) -> None:
     site.mkdir()
     pure = "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py2-none-any\nTag: py3-none-any\n"
     fake_dist(site, "purepkg", "1.0", {"purepkg/__init__.py": ""}, pure)
-    fake_dist(site, "tagged", "1.0", {"tagged/__init__.py": ""},
-              "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: cp311-cp311-manylinux_2_17_x86_64\n")
-    fake_dist(site, "platlib", "1.0", {"platlib/__init__.py": ""},
-              "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-any\n")
+    fake_dist(
+        site,
+        "tagged",
+        "1.0",
+        {"tagged/__init__.py": ""},
+        "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: cp311-cp311-manylinux_2_17_x86_64\n",
+    )
+    fake_dist(
+        site,
+        "platlib",
+        "1.0",
+        {"platlib/__init__.py": ""},
+        "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-any\n",
+    )
     fake_dist(site, "binary", "1.0", {"binary/__init__.py": "", "binary/helper": ""})
     (site / "binary" / "helper").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 64)
     fake_dist(site, "versioned", "1.0", {"versioned/libfoo.so.1.2": ""})
@@ -181,7 +202,9 @@ def test_variant_is_built_from_its_lock_then_zipped(site_packages: Path, tmp_pat
     (ws / "environments" / "variants.toml").write_text(
         '[variants.base]\nfiles = ["base.yml"]\nplatforms = ["linux-64"]\n'
     )
-    (ws / "environments" / "base.yml").write_text("channels: [conda-forge]\ndependencies: [python]\n")
+    (ws / "environments" / "base.yml").write_text(
+        "channels: [conda-forge]\ndependencies: [python]\n"
+    )
     calls = []
 
     def fake_build(variant, platform, prefix, *, cache_dir=None, reporter=None):
@@ -193,8 +216,9 @@ def test_variant_is_built_from_its_lock_then_zipped(site_packages: Path, tmp_pat
         shutil.copytree(site_packages, site)
         return SimpleNamespace(prefix=prefix, site_packages=site, python_version="3.11.7")
 
-    options = PyfilesOptions(output=tmp_path / "out" / "deps.zip", variant="base",
-                             workspace=ws, skip_native=True)
+    options = PyfilesOptions(
+        output=tmp_path / "out" / "deps.zip", variant="base", workspace=ws, skip_native=True
+    )
     result = make_pyfiles(options, build=fake_build)
     ((name, platform, prefix),) = calls
     assert (name, platform) == ("base", "linux-64")
@@ -222,8 +246,15 @@ def test_cli_skip_native_json(cli, site_packages: Path, tmp_path: Path) -> None:
     out = tmp_path / "d.zip"
     result = CliRunner().invoke(
         cli,
-        ["pyfiles", "--site-packages", str(site_packages), "-o", str(out), "--skip-native",
-         "--json"],
+        [
+            "pyfiles",
+            "--site-packages",
+            str(site_packages),
+            "-o",
+            str(out),
+            "--skip-native",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

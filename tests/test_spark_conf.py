@@ -205,8 +205,12 @@ def test_kubernetes_local_archive_in_client_mode_is_served_by_the_driver(workspa
 
 @pytest.mark.parametrize("mode", ["client", "cluster"])
 def test_kubernetes_image(workspace: Path, mode: str) -> None:
-    p = plan(workspace, image="registry.example/base:1", master="k8s://https://k8s:6443",
-             deploy_mode=mode)
+    p = plan(
+        workspace,
+        image="registry.example/base:1",
+        master="k8s://https://k8s:6443",
+        deploy_mode=mode,
+    )
     conf = p.conf_dict()
     assert conf["spark.kubernetes.container.image"] == "registry.example/base:1"
     assert conf["spark.pyspark.python"] == f"{IMAGE_ENV_ROOT}/base/bin/python"
@@ -294,8 +298,17 @@ def run(cli, *args: str):
 
 def test_args_format_is_shell_parsable(cli, workspace: Path) -> None:
     archive = workspace / "dist" / "base-linux-64.tar.gz"
-    result = run(cli, "spark-conf", "base", "--archive", str(archive), "--master",
-                 "local-cluster[2,1,1024]", "--workspace", str(workspace))
+    result = run(
+        cli,
+        "spark-conf",
+        "base",
+        "--archive",
+        str(archive),
+        "--master",
+        "local-cluster[2,1,1024]",
+        "--workspace",
+        str(workspace),
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.rstrip("\n").split("\n")
     assert all(line.endswith(" \\") for line in lines[:-1])
@@ -307,8 +320,21 @@ def test_args_format_is_shell_parsable(cli, workspace: Path) -> None:
 
 
 def test_defaults_format(cli, workspace: Path) -> None:
-    result = run(cli, "spark-conf", "base", "--archive", REMOTE, "--master", "yarn",
-                 "--deploy-mode", "cluster", "--format", "defaults", "-w", str(workspace))
+    result = run(
+        cli,
+        "spark-conf",
+        "base",
+        "--archive",
+        REMOTE,
+        "--master",
+        "yarn",
+        "--deploy-mode",
+        "cluster",
+        "--format",
+        "defaults",
+        "-w",
+        str(workspace),
+    )
     assert result.exit_code == 0, result.output
     pairs = [line.split(None, 1) for line in result.stdout.strip().splitlines()]
     assert all(len(p) == 2 and p[0].startswith("spark.") for p in pairs)
@@ -321,8 +347,18 @@ def test_defaults_format(cli, workspace: Path) -> None:
 
 
 def test_json_format(cli, workspace: Path) -> None:
-    result = run(cli, "spark-conf", "new", "--image", "reg/base:1", "--master",
-                 "k8s://https://k:6443", "--json", "-w", str(workspace))
+    result = run(
+        cli,
+        "spark-conf",
+        "new",
+        "--image",
+        "reg/base:1",
+        "--master",
+        "k8s://https://k:6443",
+        "--json",
+        "-w",
+        str(workspace),
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["cluster_manager"] == "kubernetes"
@@ -330,8 +366,14 @@ def test_json_format(cli, workspace: Path) -> None:
     assert "--archives" not in data["submit_args"]
     assert data["env"]["PYSPARK_PYTHON"] == f"{IMAGE_ENV_ROOT}/new/bin/python"
     assert any("not found" in w for w in data["warnings"])
-    assert json.loads(plan(workspace, variant="new", image="reg/base:1",
-                           master="k8s://https://k:6443").render(OutputFormat.JSON)) == data
+    assert (
+        json.loads(
+            plan(
+                workspace, variant="new", image="reg/base:1", master="k8s://https://k:6443"
+            ).render(OutputFormat.JSON)
+        )
+        == data
+    )
 
 
 def test_cli_errors_are_one_line_with_exit_code_2(cli, workspace: Path) -> None:
@@ -340,8 +382,18 @@ def test_cli_errors_are_one_line_with_exit_code_2(cli, workspace: Path) -> None:
     assert result.stdout == ""
     assert "unknown variant 'nope'" in result.stderr
     assert "Traceback" not in result.output
-    result = run(cli, "spark-conf", "base", "--archive", str(workspace / "dist" / "x.tar.gz"),
-                 "--master", "k8s://https://k:6443", "--deploy-mode", "cluster",
-                 "-w", str(workspace))
+    result = run(
+        cli,
+        "spark-conf",
+        "base",
+        "--archive",
+        str(workspace / "dist" / "x.tar.gz"),
+        "--master",
+        "k8s://https://k:6443",
+        "--deploy-mode",
+        "cluster",
+        "-w",
+        str(workspace),
+    )
     assert result.exit_code == 2
     assert "spark.kubernetes.file.upload.path" in result.stderr

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from bundler.archive import safe_extract
 from bundler.elf import check_linkage, read_dynamic, system_library_kind
 from bundler.errors import VerifyError
 from bundler.events import RecordingReporter
@@ -32,7 +33,6 @@ from bundler.verify import (
     VerifyReport,
     gpu_visible,
     manifest_path,
-    safe_extract,
     verify_archive,
 )
 
@@ -431,9 +431,10 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
     assert f"the build prefix was {python_env}" in report.check("extract").details
     assert "runs from the extraction directory" in report.check("python").summary
     assert any("extracting env.tar.gz" in s for s in reporter.steps)
-    text = report.render()
-    assert text.splitlines()[-1].startswith("OK: 5 checks passed") or gpu.status == "passed"
-    assert "SKIP  gpu-imports" in text or gpu.status == "passed"
+    ran = 6 if gpu.status == "passed" else 5  # pyspark-guards: no pyspark in the manifest
+    lines = report.render().splitlines()
+    assert lines[-1] == f"OK: {ran} checks ran, {7 - ran} skipped, none failed"
+    assert any(line.startswith(f"  {gpu.status[:4].upper()}  gpu-imports") for line in lines)
     assert json.loads(json.dumps(report.to_dict()))["ok"] is True
     assert list(private_tmp.iterdir()) == []  # the extraction is gone
 
@@ -519,7 +520,7 @@ def test_unsafe_archive_is_a_failed_check(tmp_path: Path, private_tmp: Path) -> 
     assert not report.ok
     assert report.check("extract").status == "failed"
     assert "'lib'" in report.check("extract").problems[0]
-    assert [c.status for c in report.checks[2:]] == ["skipped"] * 4
+    assert [c.status for c in report.checks[2:]] == ["skipped"] * 5
     assert list(private_tmp.iterdir()) == []
 
 
@@ -527,3 +528,24 @@ def test_invalid_import_name_is_a_user_error(tmp_path: Path) -> None:
     archive = _tar(tmp_path / "env.tar", [_file("bin/python")])
     with pytest.raises(VerifyError, match="not a module name"):
         verify_archive(archive, imports=["os; import shutil"])
+
+
+@pytest.mark.parametrize(
+    ("versions", "status", "expect"),
+    [
+        ({"pyspark": "3.4.1", "pandas": "2.1.0"}, "failed", "pandas2-needs-pyspark-3.5"),
+        ({"pyspark": "4.0.0", "pandas": "2.2.3", "pyarrow": "18.1.0"}, "passed", "pyspark 4.0.0"),
+        ({"pandas": "3.0.0"}, "skipped", "no pyspark in the archive"),
+    ],
+)
+def test_pyspark_guards_read_the_manifest(
+    tmp_path: Path, private_tmp: Path, versions: dict[str, str], status: str, expect: str
+) -> None:
+    archive = _tar(tmp_path / "env.tar", [_file("conda-meta/history")])
+    packages = [
+        {"name": n, "version": v, "manager": "conda", "size": 1} for n, v in versions.items()
+    ]
+    write_manifest(archive, packages=packages, python="3.11.7")
+    guards = verify_archive(archive).check("pyspark-guards")
+    assert guards.status == status
+    assert any(expect in line for line in (guards.summary, *guards.details, *guards.problems))

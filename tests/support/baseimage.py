@@ -4,7 +4,7 @@ The image tests need a base image, and no registry is reachable.  This one holds
 what an executor image needs to run a packed environment and nothing more:
 
 - ``/bin/sh`` and ``/usr/bin/env`` from the host, the C library's own sonames, and
-  the C++ runtime (``libgcc_s``, ``libstdc++``) that manylinux wheels may assume;
+  what manylinux wheels may take from the system (``libgcc_s``, ``libstdc++``, ``libz``);
 - ``/etc/passwd`` and ``/etc/group`` with the Spark user (uid 185), as in the Spark
   images, ``/tmp``, and ``/opt/spark/work-dir`` writable by that user;
 - the Spark images' config: ``USER 185``, ``WORKDIR /opt/spark/work-dir``,
@@ -36,7 +36,8 @@ from bundler.proc import run
 
 IMAGE_REPO = "localhost/bundler-test-base"
 SPARK_UID = 185
-#: Sonames that the C library provides, plus the C++ runtime manylinux allows.
+#: Sonames that the C library provides, plus what manylinux wheels may take from the
+#: system: the C++ runtime and zlib (numpy's and pyarrow's wheels link libz.so.1).
 RUNTIME_SONAMES = (
     "libc.so.6",
     "libm.so.6",
@@ -50,6 +51,7 @@ RUNTIME_SONAMES = (
     "libanl.so.1",
     "libgcc_s.so.1",
     "libstdc++.so.6",
+    "libz.so.1",
 )
 PROGRAMS = ("/bin/sh", "/usr/bin/env")
 ENV = (
@@ -72,10 +74,7 @@ def storage_env(root: Path) -> dict[str, str]:
     """
     conf = root / "storage.conf"
     text = (
-        "[storage]\n"
-        'driver = "vfs"\n'
-        f'graphroot = "{root / "storage"}"\n'
-        f'runroot = "{root / "run"}"\n'
+        f'[storage]\ndriver = "vfs"\ngraphroot = "{root / "storage"}"\nrunroot = "{root / "run"}"\n'
     )
     if not conf.is_file() or conf.read_text() != text:
         root.mkdir(parents=True, exist_ok=True)
@@ -114,9 +113,9 @@ def rootfs_files() -> dict[str, Path]:
     if libdir is None:
         raise RuntimeError("ldd /bin/sh shows no libc.so.6; cannot assemble a base image")
     for soname in RUNTIME_SONAMES:
-        host = libdir / soname
-        if host.exists():
-            files[str(host)] = host.resolve()
+        lib = libdir / soname
+        if lib.exists():
+            files[str(lib)] = lib.resolve()
     return files
 
 
@@ -163,6 +162,14 @@ def image_exists(name: str) -> bool:
     return True
 
 
+def _remove_stale(keep: str) -> None:
+    """Remove base images that older versions of this file (or other hosts' libraries) made."""
+    out = run(["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"], what="buildah images").stdout
+    for image in out.split():
+        if image.startswith(IMAGE_REPO + ":") and image != keep:
+            run(["buildah", "rmi", image], what=f"buildah rmi {image}")
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +189,7 @@ def ensure_base_image(cache: Path) -> str:
     files = rootfs_files()
     name = f"{IMAGE_REPO}:{image_key(files)}"
     with _locked(cache / ".baseimage.lock"):
+        _remove_stale(name)
         if image_exists(name):
             return name
         with tempfile.TemporaryDirectory(prefix="bundler-baseimage-") as tmp:

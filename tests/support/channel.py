@@ -214,6 +214,19 @@ def synthetic_package(
 
 # --- channel ----------------------------------------------------------------------------
 
+# Importing it proves the CUDA driver is usable, as importing cudf would.
+CUDAPROBE_MODULE = b"""\
+import ctypes
+
+_cuda = ctypes.CDLL("libcuda.so.1")
+_status = _cuda.cuInit(0)
+if _status != 0:
+    raise ImportError(f"cuInit failed with CUDA error {_status}")
+_count = ctypes.c_int()
+_cuda.cuDeviceGetCount(ctypes.byref(_count))
+device_count = _count.value
+"""
+
 
 def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
     """Build the test channel in ``dest`` (``linux-64/``, ``noarch/``, both indexed)."""
@@ -224,13 +237,17 @@ def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
     conda_package_from_interpreter(linux)
     noarch_package_from_wheel(wheels["pip"], noarch, name="pip", depends=["python >=3.9"])
     noarch_package_from_wheel(wheels["six"], noarch, name="six", depends=[])
+    pyver = f"{sys.version_info.major}.{sys.version_info.minor}"
     synthetic_package(
         linux,
         "cudaprobe",
         "1.0",
         "linux-64",
-        ["__cuda >=12"],
-        {"share/cudaprobe/README": b"needs a CUDA 12 driver\n"},
+        ["__cuda >=12", f"python {pyver}.*"],
+        {
+            "share/cudaprobe/README": b"needs a CUDA 12 driver\n",
+            f"lib/python{pyver}/site-packages/cudaprobe/__init__.py": CUDAPROBE_MODULE,
+        },
     )
     index_channel(dest)
     return dest

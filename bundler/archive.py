@@ -1,0 +1,276 @@
+"""Safe extraction of the archives bundler makes (.tar.gz/.tgz/.tar/.zip).
+
+Every member is validated before anything is written, so a hostile or damaged
+archive is refused whole; ``bundler verify``, the Spark test helper and the image
+build all unpack through ``safe_extract``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal, cast
+
+from bundler.errors import BundlerError, VerifyError
+from bundler.events import NullReporter, Reporter
+
+__all__ = ["ARCHIVE_KINDS", "archive_kind", "safe_extract"]
+
+ARCHIVE_KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
+_UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
+
+
+class _Unsafe(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    parts: tuple[str, ...]
+    kind: Literal["file", "dir", "symlink", "hardlink"]
+    target: str = ""
+    mode: int | None = None
+
+
+def archive_kind(path: Path) -> str:
+    """``tar.gz``, ``tar`` or ``zip`` from the suffix; VerifyError for anything else."""
+    name = path.name.lower()
+    for suffix, kind in ARCHIVE_KINDS.items():
+        if name.endswith(suffix):
+            return kind
+    raise VerifyError(
+        f"{path}: unsupported archive suffix", "bundler reads .tar.gz, .tgz, .tar and .zip"
+    )
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[/\\]", name):
+        raise _Unsafe("absolute path")
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise _Unsafe("'..' in path")
+    return parts
+
+
+def _resolve(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tuple[str, ...]:
+    """Resolve a path inside the archive through the archive's own symlinks.
+
+    Like ``realpath`` on the tree that extraction would create; raises ``_Unsafe``
+    when the path leaves the tree at any point.
+    """
+    todo = deque(parts)
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                raise _Unsafe("resolves outside the archive's tree")
+            done.pop()
+            continue
+        target = links.get((*done, part))
+        if target is None:
+            done.append(part)
+            continue
+        hops += 1
+        if hops > 40:
+            raise _Unsafe("symlink loop")
+        if target.startswith("/"):
+            raise _Unsafe(f"goes through a symlink to the absolute path {target}")
+        todo.extendleft(reversed(target.split("/")))
+    return tuple(done)
+
+
+def _validate(entries: list[_Entry], archive: Path) -> None:
+    links = {e.parts: e.target for e in entries if e.kind == "symlink"}
+    for e in entries:
+        try:
+            if not e.parts and e.kind != "dir":
+                raise _Unsafe("would replace the destination directory")
+            parent = _resolve(e.parts[:-1], links)
+            if e.kind == "symlink":
+                if not e.target:
+                    raise _Unsafe("symlink with an empty target")
+                if e.target.startswith("/"):
+                    raise _Unsafe(f"symlink to the absolute path {e.target}")
+                try:
+                    _resolve((*parent, *e.target.split("/")), links)
+                except _Unsafe as exc:
+                    raise _Unsafe(f"symlink to {e.target} leaves the tree ({exc})") from None
+            elif e.kind == "hardlink":
+                try:
+                    _resolve(_parts(e.target), links)
+                except _Unsafe as exc:
+                    raise _Unsafe(f"hard link to {e.target} leaves the tree ({exc})") from None
+        except _Unsafe as exc:
+            raise VerifyError(
+                f"{archive.name}: refusing member {e.name!r}: {exc}", _UNSAFE_HINT
+            ) from None
+
+
+def _tar_entries(tar: tarfile.TarFile, archive: Path) -> list[_Entry]:
+    entries = []
+    for m in tar.getmembers():
+        try:
+            parts = _parts(m.name)
+            if m.isreg():
+                entries.append(_Entry(m.name, parts, "file", mode=m.mode))
+            elif m.isdir():
+                entries.append(_Entry(m.name, parts, "dir"))
+            elif m.issym():
+                entries.append(_Entry(m.name, parts, "symlink", m.linkname))
+            elif m.islnk():
+                entries.append(_Entry(m.name, parts, "hardlink", m.linkname))
+            elif m.ischr() or m.isblk():
+                raise _Unsafe("device file")
+            elif m.isfifo():
+                raise _Unsafe("named pipe")
+            else:
+                raise _Unsafe(f"unsupported member type {m.type!r}")
+        except _Unsafe as exc:
+            raise VerifyError(
+                f"{archive.name}: refusing member {m.name!r}: {exc}", _UNSAFE_HINT
+            ) from None
+    return entries
+
+
+def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
+    entries = []
+    seen: set[tuple[str, ...]] = set()
+    for info in zf.infolist():
+        mode = info.external_attr >> 16 if info.create_system == 3 else 0
+        try:
+            parts = _parts(info.filename)
+            if parts in seen:
+                raise _Unsafe("appears twice")
+            seen.add(parts)
+            if stat.S_ISLNK(mode):
+                if info.file_size > 4096:
+                    raise _Unsafe("symlink target longer than 4096 bytes")
+                target = zf.read(info).decode("utf-8", "surrogateescape")
+                entries.append(_Entry(info.filename, parts, "symlink", target))
+            elif info.is_dir() or stat.S_ISDIR(mode):
+                entries.append(_Entry(info.filename, parts, "dir"))
+            elif mode == 0 or stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0:
+                entries.append(_Entry(info.filename, parts, "file", mode=mode & 0o7777 or None))
+            else:
+                raise _Unsafe("device file or other special file")
+        except _Unsafe as exc:
+            raise VerifyError(
+                f"{archive.name}: refusing member {info.filename!r}: {exc}", _UNSAFE_HINT
+            ) from None
+    return entries
+
+
+def _counted(items: Sequence[Any], what: str, reporter: Reporter) -> Iterator[Any]:
+    for i, item in enumerate(items):
+        if i % 500 == 0:
+            reporter.progress(what, i, len(items))
+        yield item
+    reporter.progress(what, len(items), len(items))
+
+
+def _extract_tar(tar: tarfile.TarFile, archive: Path, dest: Path, reporter: Reporter) -> int:
+    entries = _tar_entries(tar, archive)
+    _validate(entries, archive)
+    members = [m for m, e in zip(tar.getmembers(), entries, strict=True) if e.parts]
+    dest.mkdir(parents=True, exist_ok=True)
+    # The stdlib's "data" filter re-checks every member against the real filesystem.
+    kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    tar.extractall(
+        dest, members=_counted(members, f"extracting {archive.name}", reporter), **kwargs
+    )
+    return len(members)
+
+
+def _extract_zip(zf: zipfile.ZipFile, archive: Path, dest: Path, reporter: Reporter) -> int:
+    entries = _zip_entries(zf, archive)
+    _validate(entries, archive)
+    dest.mkdir(parents=True, exist_ok=True)
+    links = {e.parts: e.target for e in entries if e.kind == "symlink"}
+    infos = {i.filename: i for i in zf.infolist()}
+    # Symlinks are made last, so files are written through resolved real paths only.
+    ordered = sorted(entries, key=lambda e: {"dir": 0, "file": 1}.get(e.kind, 2))
+    for e in _counted(ordered, f"extracting {archive.name}", reporter):
+        if not e.parts:
+            continue
+        where = dest.joinpath(*_resolve(e.parts[:-1], links))
+        if e.kind == "dir":
+            dest.joinpath(*_resolve(e.parts, links)).mkdir(parents=True, exist_ok=True)
+            continue
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / e.parts[-1]
+        if e.kind == "symlink":
+            if path.is_dir() and not path.is_symlink():
+                raise VerifyError(f"{archive.name}: symlink {e.name!r} collides with a directory")
+            os.symlink(e.target, path)
+            continue
+        mode = ((e.mode or 0o644) & 0o755) | 0o600
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with zf.open(infos[e.name]) as src, os.fdopen(os.open(path, flags, mode), "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.chmod(path, mode)
+    return sum(1 for e in entries if e.parts)
+
+
+def _gzip_open(path: Path) -> IO[bytes]:
+    """A seekable gzip reader: ISA-L's (several times faster) where installed."""
+    try:
+        from isal import igzip
+    except ImportError:
+        import gzip
+
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return cast(IO[bytes], igzip.open(path, "rb"))
+
+
+def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
+    kind = archive_kind(archive)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                return _extract_zip(zf, archive, dest, reporter)
+        with contextlib.ExitStack() as stack:
+            if kind == "tar.gz":
+                raw = stack.enter_context(_gzip_open(archive))
+                tar = stack.enter_context(tarfile.open(fileobj=raw, mode="r:"))
+            else:
+                tar = stack.enter_context(tarfile.open(archive, mode="r:"))
+            return _extract_tar(tar, archive, dest, reporter)
+    except BundlerError:
+        raise
+    except tarfile.FilterError as exc:
+        # the stdlib's second look, on the real filesystem (dest was not empty?)
+        hint = "extract into an empty directory; the archive may have been altered"
+        raise VerifyError(f"{archive.name}: refusing member: {exc}", hint) from exc
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise VerifyError(
+            f"{archive.name} could not be extracted: {type(exc).__name__}: {exc}",
+            "the archive is truncated or corrupt; pack it again",
+        ) from exc
+
+
+def safe_extract(archive: Path, dest: Path, *, reporter: Reporter | None = None) -> None:
+    """Unpack a .tar.gz/.tgz/.tar/.zip archive into ``dest``, refusing anything unsafe.
+
+    Every member is validated before anything is written: absolute paths, ``..``
+    components, symlinks or hard links that leave the tree (followed through the
+    archive's own links), device files and pipes raise ``VerifyError`` naming the
+    member.  Symlinks and the executable bit are kept; owners, setuid bits and
+    group/other write bits are not.  ``dest`` is created when missing and should
+    be empty.
+    """
+    extract_members(Path(archive), Path(dest), reporter or NullReporter())

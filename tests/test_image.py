@@ -1,0 +1,600 @@
+"""``bundler image``: the plan and the builders' commands, and a real image with buildah.
+
+The unit tests use fake builder executables on PATH.  The ``image`` tests build a
+real image from the test workspace on a base image assembled from this machine's
+files (tests/support/baseimage.py), run it with ``buildah run`` as uid 185, and
+check what Spark relies on.  CI installs buildah (.ci/install-image-tools.sh) and
+runs as root; without buildah these tests fail unless BUNDLER_SKIP_IMAGE_TESTS=1.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bundler import __version__
+from bundler import image as im
+from bundler.errors import ToolMissingError
+from bundler.events import RecordingReporter
+from bundler.proc import TAIL_LINES, run
+from tests.support import baseimage
+from tests.support.channel import cache_root
+from tests.support.cli import error_line, run_cli
+from tests.support.fixtures import copy_workspace
+
+DOCKERFILE = Path(__file__).resolve().parent.parent / "docker" / "Dockerfile"
+SITE = "lib/python3.11/site-packages"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _tar_gz(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755 if name.startswith("bin/") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _fake_builder(bindir: Path, name: str, script: str) -> Path:
+    """An executable ``name`` in ``bindir`` running the given shell body."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    exe = bindir / name
+    exe.write_text("#!/bin/sh\n" + script)
+    exe.chmod(0o755)
+    return exe
+
+
+def _only_path(monkeypatch: pytest.MonkeyPatch, bindir: Path) -> None:
+    """PATH holds only ``bindir`` plus a directory with /bin/sh's tools the fakes use."""
+    tools = bindir.parent / "tools"
+    tools.mkdir(exist_ok=True)
+    for tool in ("sh", "cat", "echo"):
+        found = shutil.which(tool)
+        if found and not (tools / tool).exists():
+            (tools / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", f"{bindir}:{tools}")
+
+
+def _small_workspace(root: Path) -> Path:
+    env = root / "environments"
+    env.mkdir(parents=True)
+    (env / "variants.toml").write_text(
+        '[variants.app]\nfiles = ["base.yml"]\nimports = ["six", "pyspark"]\n'
+    )
+    (env / "base.yml").write_text("channels: [conda-forge]\ndependencies: [python, six]\n")
+    (root / "locks").mkdir()
+    return root
+
+
+def _small_archive(dest: Path) -> Path:
+    archive = _tar_gz(dest / "app-linux-64.tar.gz", {"bin/python": b"#!/bin/sh\n"})
+    manifest = {
+        "variant": "app",
+        "platform": "linux-64",
+        "inputs_hash": "abc",
+        "python": "3.11.7",
+        "imports": ["six"],
+        "archive": {"sha256": "f" * 64, "size": archive.stat().st_size},
+    }
+    (dest / "app-linux-64.tar.gz.json").write_text(json.dumps(manifest))
+    return archive
+
+
+INSPECT_JSON = json.dumps(
+    {"OCIv1": {"architecture": "amd64", "config": {"Env": ["SPARK_HOME=/opt/spark"]}}}
+)
+
+
+# ---------------------------------------------------------------- Dockerfile contract
+
+
+def _stages(text: str) -> list[list[tuple[str, str]]]:
+    """Instructions per stage, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(
+        ln for ln in text.splitlines() if not ln.lstrip().startswith("#")
+    ))  # fmt: skip
+    stages: list[list[tuple[str, str]]] = [[]]
+    for line in joined.splitlines():
+        if not line.strip():
+            continue
+        word, _, rest = line.strip().partition(" ")
+        if word.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((word.upper(), rest.strip()))
+    return stages
+
+
+def test_dockerfile_final_stage_is_the_base_plus_one_layer() -> None:
+    preamble, unpack, final = _stages(DOCKERFILE.read_text())
+    assert preamble == [("ARG", "BASE_IMAGE=localhost/spark-k8s:3.5.7-hadoop3.4.2")]
+    assert unpack[0] == ("FROM", "${BASE_IMAGE} AS unpack")
+    assert final[0] == ("FROM", "${BASE_IMAGE}")
+    # Only one instruction of the final stage writes files: the environment's COPY.
+    writers = [(k, v) for k, v in final if k in ("ADD", "COPY", "RUN")]
+    assert writers == [
+        ("COPY", "--from=unpack /opt/bundler/envs/${VARIANT} /opt/bundler/envs/${VARIANT}")
+    ]
+    config = dict(final)
+    assert config["USER"] == "185"
+    assert config["WORKDIR"] == "/opt/spark/work-dir"
+    assert "PYSPARK_PYTHON=/opt/bundler/envs/${VARIANT}/bin/python" in config["ENV"]
+    assert "BUNDLER_IMPORTS" in config["HEALTHCHECK"] and "$PYSPARK_PYTHON" in config["HEALTHCHECK"]
+    labels = set(re.findall(r"([\w.-]+)=", config["LABEL"]))
+    assert {
+        im.LABEL_VARIANT,
+        im.LABEL_LOCK_HASH,
+        im.LABEL_VERSION,
+        im.LABEL_ARCHIVE_SHA256,
+        im.LABEL_PYTHON,
+        im.LABEL_PYSPARK,
+    } <= labels
+    # The unpack stage relocates with the archive's own conda-unpack.
+    assert any(k == "RUN" and "conda-unpack" in v for k, v in unpack)
+
+
+def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
+    declared = set(re.findall(r"^ARG (\w+)", DOCKERFILE.read_text(), re.M))
+    prepared = im.PreparedArchive(
+        path=_small_archive(tmp_path),
+        manifest=json.loads((tmp_path / "app-linux-64.tar.gz.json").read_text()),
+        slim=im.SlimPlan(),
+        env_size=1,
+    )
+    args = im.build_args(im.ImageOptions(variant="app"), "app", prepared)
+    assert set(args) == declared
+    assert args["VARIANT"] == "app"
+    assert args["ARCHIVE"] == "app-linux-64.tar.gz"
+    assert args["LOCK_HASH"] == "abc"
+    assert args["BUNDLER_VERSION"] == __version__
+    assert args["IMPORTS"] == "six"
+    assert args["PYSPARK"] == "env"
+
+
+def test_build_args_drop_imports_of_left_out_pyspark(tmp_path: Path) -> None:
+    prepared = im.PreparedArchive(
+        path=tmp_path / "a.tar.gz",
+        manifest={"imports": ["pyspark", "pyspark.sql", "pandas"]},
+        slim=im.SlimPlan(dropped_modules=("pyspark",)),
+        env_size=1,
+    )
+    args = im.build_args(im.ImageOptions(variant="x", compile=False), "x", prepared)
+    assert args["IMPORTS"] == "pandas"
+    assert args["PYSPARK"] == "base"
+    assert args["COMPILE"] == "0"
+
+
+# ---------------------------------------------------------------- builders
+
+
+@pytest.mark.parametrize("name", im.BUILDERS)
+def test_build_command(name: str, tmp_path: Path) -> None:
+    builder = im.Builder(name, f"/usr/bin/{name}")
+    cmd = builder.build_cmd(
+        context=tmp_path,
+        dockerfile=tmp_path / "Dockerfile",
+        tag="t:1",
+        build_args={"VARIANT": "app", "IMPORTS": "a b"},
+        iidfile=tmp_path / "iid",
+    )
+    assert cmd[:2] == [f"/usr/bin/{name}", "build"]
+    assert cmd[-1] == str(tmp_path)
+    at = cmd.index("IMPORTS=a b")
+    assert cmd[at - 1] == "--build-arg"
+    assert "--platform" not in cmd
+    if name == "docker":
+        assert "--format" not in cmd
+    else:  # HEALTHCHECK needs the docker format; nothing may be pulled
+        assert cmd[cmd.index("--format") + 1] == "docker"
+        assert "--pull=never" in cmd
+    assert builder.inspect_cmd("b")[-1] == "b"
+
+
+def test_builder_found_skips_docker_without_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bindir = tmp_path / "bin"
+    _fake_builder(bindir, "docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1\n")
+    _fake_builder(bindir, "buildah", "exit 0\n")
+    _only_path(monkeypatch, bindir)
+    assert im.find_builder().name == "buildah"
+    with pytest.raises(
+        ToolMissingError, match=r"docker \(installed, but its daemon is not reachable\)"
+    ):
+        im.find_builder("docker")
+    with pytest.raises(ToolMissingError, match=r"podman \(not installed\)"):
+        im.find_builder("podman")
+
+
+def test_no_builder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    _fake_builder(bindir, "docker", "exit 1\n")
+    _only_path(monkeypatch, bindir)
+    with pytest.raises(ToolMissingError) as info:
+        im.find_builder()
+    assert info.value.message == (
+        "no image builder found: docker (installed, but its daemon is not reachable), "
+        "podman (not installed), buildah (not installed)"
+    )
+    assert "apt-get install buildah" in info.value.hint
+
+
+def test_cli_reports_missing_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _small_workspace(tmp_path / "ws")
+    _only_path(monkeypatch, tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("image", "app", "--builder", "buildah", cwd=ws)
+    assert proc.returncode == 2
+    assert error_line(proc).startswith("error: image builder buildah (not installed)")
+
+
+def test_cli_reports_missing_base_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _small_workspace(tmp_path / "ws")
+    bindir = tmp_path / "bin"
+    _fake_builder(
+        bindir,
+        "buildah",
+        'echo "error: image not known: $4" >&2; exit 125\n',
+    )
+    _only_path(monkeypatch, bindir)
+    proc = run_cli("image", "app", "--base", "localhost/nope:1", cwd=ws)
+    assert proc.returncode == 2
+    line = error_line(proc)
+    assert line.startswith("error: base image localhost/nope:1 not found in buildah's local images")
+    assert "bundler never pulls" in line
+
+
+def test_cli_build_failure_shows_the_builders_last_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _small_workspace(tmp_path / "ws")
+    archive = _small_archive(tmp_path)
+    bindir = tmp_path / "bin"
+    _fake_builder(
+        bindir,
+        "buildah",
+        f"""case "$1" in
+  inspect) echo '{INSPECT_JSON}' ;;
+  build) i=1; while [ $i -le 30 ]; do echo "STEP line $i"; i=$((i + 1)); done
+         echo "error building at STEP \\"RUN conda-unpack\\": exit status 1" >&2; exit 1 ;;
+esac
+""",
+    )
+    _only_path(monkeypatch, bindir)
+    proc = run_cli("image", "app", "--archive", str(archive), "--base", "b:1", cwd=ws)
+    assert proc.returncode == 2, proc.stderr
+    line = error_line(proc)
+    assert line.startswith(
+        'error: buildah build of spark-k8s-python-deps:app failed: error building at STEP "RUN'
+    )
+    first = 32 - TAIL_LINES  # the tail: the error line and the lines before it
+    assert f"STEP line {first}\n" in proc.stderr and "STEP line 30\n" in proc.stderr
+    assert f"STEP line {first - 1}\n" not in proc.stderr
+    assert not list((ws / ".bundler" / "image").glob("context-*"))
+
+
+def test_fake_build_passes_arguments_and_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _small_workspace(tmp_path / "ws")
+    archive = _small_archive(tmp_path)
+    bindir = tmp_path / "bin"
+    log = tmp_path / "build.log"
+    _fake_builder(
+        bindir,
+        "podman",
+        f"""case "$1" in
+  image) echo '[{INSPECT_JSON}]' ;;
+  build) echo "$@" > {log}
+         while [ $# -gt 1 ]; do [ "$1" = --iidfile ] && echo sha256:0123 > "$2"; shift; done
+         cat "$1/Dockerfile" > /dev/null && cat "$1/app-linux-64.tar.gz" > /dev/null ;;
+esac
+""",
+    )
+    _only_path(monkeypatch, bindir)
+    proc = run_cli("image", "app", "--archive", str(archive), "--base", "b:1", "--json", cwd=ws)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["builder"] == "podman"
+    assert result["tag"] == "spark-k8s-python-deps:app"
+    assert result["image_id"] == "sha256:0123"
+    assert result["labels"][im.LABEL_VARIANT] == "app"
+    assert result["labels"][im.LABEL_LOCK_HASH] == "abc"
+    assert result["env_size"] == len(b"#!/bin/sh\n")
+    args = log.read_text()
+    assert "--build-arg VARIANT=app" in args and "--build-arg BASE_IMAGE=b:1" in args
+    assert "--pull=never" in args and "--format docker" in args
+
+
+# ---------------------------------------------------------------- base image config
+
+
+def test_base_env_and_arch_from_each_builder_shape() -> None:
+    buildah = json.loads(INSPECT_JSON)
+    docker = {"Architecture": "arm64", "Config": {"Env": ["A=1", "SPARK_HOME=/opt/spark"]}}
+    assert im.base_env(buildah) == {"SPARK_HOME": "/opt/spark"}
+    assert im.base_env(docker)["A"] == "1"
+    assert im.base_arch(buildah) == "amd64"
+    assert im.base_arch(docker) == "arm64"
+    assert im.base_env({}) == {}
+
+
+def test_base_of_another_architecture_is_refused() -> None:
+    with pytest.raises(im.ImageError, match="is arm64, the archive is linux-64"):
+        im._check_arch({"Architecture": "arm64"}, "b", "linux-64")
+
+
+def test_spark_version_mismatch_warns() -> None:
+    manifest = {"packages": [{"name": "pyspark", "version": "4.3.0"}]}
+    assert im._spark_version({}, "localhost/spark-k8s:3.5.7-hadoop3.4.2") == "3.5.7"
+    assert im._spark_version({"SPARK_VERSION": "4.1.0"}, "spark:latest") == "4.1.0"
+    assert im._spark_version({}, "eclipse-temurin:17-jre") is None
+    warning = im.spark_mismatch("3.5.7", manifest)
+    assert warning is not None and "Spark 3.5.7" in warning and "pyspark 4.3.0" in warning
+    assert im.spark_mismatch("4.3.1", manifest) is None
+    assert im.spark_mismatch(None, manifest) is None
+    assert im.spark_mismatch("3.5.7", {"packages": []}) is None
+
+
+# ---------------------------------------------------------------- slimming
+
+
+def _listing(tmp_path: Path, files: dict[str, bytes]) -> im.Listing:
+    return im.read_listing(_tar_gz(tmp_path / "env.tar.gz", files))
+
+
+def _excluded(plan: im.SlimPlan, files: dict[str, bytes]) -> set[str]:
+    """Files that conda-pack's ``CondaEnv.exclude`` (fnmatch) would leave out."""
+    return {f for f in files if any(fnmatch.fnmatch(f, p) for p in plan.exclude)}
+
+
+ENV_FILES = {
+    "bin/python": b"",
+    # numexpr imports its tests package from __init__ (true of numexpr 2.x).
+    f"{SITE}/numexpr/__init__.py": b"from numexpr.tests import test, print_versions\n",
+    f"{SITE}/numexpr/tests/__init__.py": b"def test(): pass\n",
+    f"{SITE}/numexpr/tests/test_numexpr.py": b"x" * 100,
+    # relative import of a tests package: kept too
+    f"{SITE}/rel/sub/__init__.py": b"from ..tests import helpers\n",
+    f"{SITE}/rel/tests/helpers.py": b"",
+    # numpy-like: nobody imports them; "tests" said in __init__ counts only beside it
+    f"{SITE}/numpy/__init__.py": b'hidden = {"tests", "conftest"}\n',
+    f"{SITE}/numpy/tests/test_a.py": b"y" * 10,
+    f"{SITE}/numpy/_core/tests/test_b.py": b"z" * 1000,
+    f"{SITE}/numpy/_core/tests/data/x.csv": b"1,2\n",
+    f"{SITE}/numpy/conftest.py": b"p = 'f2py' / 'tests'\nimport numpy._core.tests\n",
+    # a path string naming the tests directory from elsewhere in the package
+    f"{SITE}/data/loader.py": b"PATH = os.path.join(HERE, '..', 'io/tests/data')\n",
+    f"{SITE}/data/io/tests/data/ref.bin": b"r",
+    f"{SITE}/plain/tests/test_c.py": b"w" * 50,
+    "lib/libfoo.a": b"a" * 7,
+    "lib/libfoo.so": b"so",
+    "share/man/man1/foo.1": b"m",
+    # pyspark as a conda package
+    f"{SITE}/pyspark/__init__.py": b"p" * 30,
+    f"{SITE}/pyspark/jars/spark-core.jar": b"j" * 300,
+    f"{SITE}/pyspark/tests/test_x.py": b"t",
+    f"{SITE}/pyspark-3.5.7.dist-info/METADATA": b"",
+    "bin/spark-submit": b"s",
+    "bin/pyspark": b"s",
+    f"{SITE}/py4j/__init__.py": b"",
+}
+PYSPARK_FILES = [
+    f"{SITE}/pyspark/__init__.py",
+    f"{SITE}/pyspark/jars/spark-core.jar",
+    f"{SITE}/pyspark/tests/test_x.py",
+    f"{SITE}/pyspark-3.5.7.dist-info/METADATA",
+    "bin/spark-submit",
+    "bin/pyspark",
+]
+ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"] = json.dumps(
+    {"name": "pyspark", "files": PYSPARK_FILES}
+).encode()
+
+
+def test_slim_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Path) -> None:
+    listing = _listing(tmp_path, ENV_FILES)
+    plan = im.plan_slim(listing, drop_pyspark=True, slim=True, cuda=False)
+    gone = _excluded(plan, ENV_FILES)
+    assert gone == {
+        *PYSPARK_FILES,
+        "conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json",
+        f"{SITE}/numpy/_core/tests/test_b.py",
+        f"{SITE}/numpy/_core/tests/data/x.csv",
+        f"{SITE}/plain/tests/test_c.py",
+        "lib/libfoo.a",
+        "share/man/man1/foo.1",
+    }
+    assert plan.dropped_modules == ("pyspark",)
+    assert set(plan.kept_test_dirs) == {
+        f"{SITE}/numexpr/tests",
+        f"{SITE}/rel/tests",
+        f"{SITE}/numpy/tests",
+        f"{SITE}/data/io/tests",
+    }
+    meta = len(ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"])
+    assert plan.removed == {
+        "pyspark": sum(len(ENV_FILES[f]) for f in PYSPARK_FILES) + meta,
+        "tests": 1000 + 4 + 50,
+        "static-libs": 7,
+        "docs": 1,
+    }
+    # pyspark's directories collapse to one pattern each; few patterns keep packing fast
+    assert f"{SITE}/pyspark/*" in plan.exclude
+    assert len(plan.exclude) <= 12
+
+
+def test_slim_plan_respects_pyspark_cuda_and_no_slim(tmp_path: Path) -> None:
+    listing = _listing(tmp_path, ENV_FILES)
+    keep = im.plan_slim(listing, drop_pyspark=False, slim=True, cuda=True)
+    gone = _excluded(keep, ENV_FILES)
+    assert f"{SITE}/pyspark/__init__.py" not in gone and keep.dropped_modules == ()
+    assert f"{SITE}/pyspark/tests/test_x.py" in gone  # an unused test suite all the same
+    assert "lib/libfoo.a" not in gone  # CUDA JIT links static device runtimes
+    only_pyspark = im.plan_slim(listing, drop_pyspark=True, slim=False, cuda=False)
+    assert set(only_pyspark.removed) == {"pyspark"}
+    assert im.plan_slim(listing, drop_pyspark=False, slim=False, cuda=False).exclude == ()
+
+
+def test_slim_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
+    record = (
+        "pyspark/__init__.py,sha256=x,1\n"
+        "pyspark-4.0.1.dist-info/RECORD,,\n"
+        "../../../bin/spark-submit,sha256=y,1\n"
+    )
+    files = {
+        f"{SITE}/pyspark/__init__.py": b"a",
+        f"{SITE}/pyspark-4.0.1.dist-info/RECORD": record.encode(),
+        "bin/spark-submit": b"b",
+        "bin/python": b"",
+    }
+    plan = im.plan_slim(_listing(tmp_path, files), drop_pyspark=True, slim=False, cuda=False)
+    assert _excluded(plan, files) == set(files) - {"bin/python"}
+
+
+# ---------------------------------------------------------------- a real image
+
+
+def _inspect(name: str) -> dict[str, Any]:
+    return baseimage.image_config(name)
+
+
+@pytest.fixture(scope="session")
+def spark_base_image() -> Iterator[str]:
+    """A base image in a private vfs store; the store's settings stay set for the session."""
+    if shutil.which("buildah") is None or os.geteuid() != 0:
+        if os.environ.get("BUNDLER_SKIP_IMAGE_TESTS") == "1":
+            pytest.skip("BUNDLER_SKIP_IMAGE_TESTS=1 and buildah or root is missing")
+        pytest.fail(
+            "the image tests need buildah, run as root: run .ci/install-image-tools.sh "
+            "(or set BUNDLER_SKIP_IMAGE_TESTS=1 to skip them)",
+            pytrace=False,
+        )
+    store = cache_root() / "containers"
+    settings = baseimage.storage_env(store)
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    try:
+        yield baseimage.ensure_base_image(store)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.mark.integration
+@pytest.mark.image
+def test_image_runs_the_variant_as_spark_user(
+    spark_base_image: str, locked_workspace: Path, tmp_path: Path
+) -> None:
+    from bundler.variants import load_workspace
+    from bundler.verify import verify_archive
+
+    ws = copy_workspace(locked_workspace, tmp_path / "ws")
+    tag = f"localhost/bundler-test-image:{uuid.uuid4().hex[:12]}"
+    started = time.monotonic()
+    proc = run_cli(
+        "image", "app", "--base", spark_base_image, "--tag", tag, "--builder", "buildah",
+        "--json", cwd=ws,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    built_s = time.monotonic() - started
+    result = json.loads(proc.stdout)
+    ctr = ""
+    try:
+        config = _inspect(tag)
+        docker = config["Docker"]["config"]
+        env = dict(item.split("=", 1) for item in docker["Env"])
+        prefix = "/opt/bundler/envs/app"
+        assert env["PYSPARK_PYTHON"] == f"{prefix}/bin/python"
+        assert docker["User"] == "185"
+        assert docker["WorkingDir"] == "/opt/spark/work-dir"
+
+        manifest = json.loads(Path(result["archive"] + ".json").read_text())
+        labels = docker["Labels"]
+        assert labels[im.LABEL_VARIANT] == "app"
+        assert labels[im.LABEL_LOCK_HASH] == manifest["inputs_hash"]
+        assert labels[im.LABEL_VERSION] == __version__
+        assert labels[im.LABEL_ARCHIVE_SHA256] == manifest["archive"]["sha256"]
+        # The environment is exactly one layer on top of the base image's.
+        base_layers = _inspect(spark_base_image)["OCIv1"]["rootfs"]["diff_ids"]
+        layers = config["OCIv1"]["rootfs"]["diff_ids"]
+        assert layers[: len(base_layers)] == base_layers and len(layers) == len(base_layers) + 1
+
+        ctr = run(["buildah", "from", tag], what="buildah from").stdout.strip()
+        probe = (
+            "import os, sys, numpy, pyarrow, six, dateutil\n"
+            "assert os.getuid() == 185, os.getuid()\n"
+            "assert sys.prefix == os.environ['BUNDLER_ENV'], sys.prefix\n"
+            "for m in (numpy, pyarrow, six, dateutil):\n"
+            "    assert m.__file__.startswith(sys.prefix + '/lib/'), m.__file__\n"
+            "assert numpy.arange(3).sum() == 3\n"
+            "try:\n"
+            "    open(sys.prefix + '/lib/x', 'w')\n"
+            "except PermissionError:\n"
+            "    pass\n"
+            "else:\n"
+            "    raise AssertionError('the environment is writable by uid 185')\n"
+            "print(os.getcwd(), sys.prefix)\n"
+        )
+        out = run(
+            ["buildah", "run", "--user", "185", ctr, "--", "/bin/sh", "-c",
+             '"$PYSPARK_PYTHON" -c "$0"', probe],
+            what="import the variant's modules in the image",
+        ).stdout  # fmt: skip
+        assert out.split() == ["/opt/spark/work-dir", prefix]
+
+        health = docker["Healthcheck"]["Test"]
+        assert health[0] == "CMD-SHELL"
+        run(["buildah", "run", ctr, "--", "/bin/sh", "-c", health[1]], what="the healthcheck")
+        assert env["BUNDLER_IMPORTS"].split() == ["numpy", "pyarrow", "six", "dateutil"]
+
+        # Slimmed: the unused test suites are gone, and the byte-code is there.
+        gone = run(
+            ["buildah", "run", ctr, "--", "/bin/sh", "-c",
+             f"cd {prefix}/{SITE} && for d in numpy/_core/tests pyarrow/tests; do "
+             "test -e $d && echo kept $d; done; test -e six.py && "
+             "test -e __pycache__/six.cpython-311.pyc && echo ok"],
+            what="look at the environment",
+        ).stdout  # fmt: skip
+        assert gone.split() == ["ok"]
+        assert result["removed"]["tests"] > 1_000_000
+    finally:
+        if ctr:
+            run(["buildah", "rm", ctr], what="buildah rm")
+        run(["buildah", "rmi", tag], what="buildah rmi")
+
+    # What went into the image passes bundler verify on its own.
+    report = verify_archive(Path(result["archive"]))
+    assert report.ok, report.render()
+
+    # A second run packs nothing: both archives are reused.
+    reporter = RecordingReporter()
+    variant = load_workspace(ws).get("app")
+    again = im.prepare_archive(
+        im.ImageOptions(workspace=ws, variant="app"), variant, True, reporter
+    )
+    assert again.path == Path(result["archive"])
+    assert sum(s.startswith("using ") for s in reporter.steps) == 2, reporter.steps
+    print(
+        f"\nimage test: built in {built_s:.0f}s; environment "
+        f"{result['env_size'] / 2**20:.1f} MiB unpacked (before byte-code), "
+        f"{result['archive_size'] / 2**20:.1f} MiB compressed; left out {result['removed']}"
+    )

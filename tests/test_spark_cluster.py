@@ -1,0 +1,263 @@
+"""Real Spark executors run the Python that bundler ships.
+
+``local-cluster[2,1,1024]`` starts a standalone master and two workers, each with its
+own executor process, in the same way a real cluster does: the executors download
+``--py-files`` and ``--archives``, unpack them in their working directories and
+start Python workers from there.  Each run takes 20-40 s, so there are three.
+
+The archive route uses the ``packed_archive`` fixture (the ``app`` variant of the
+test workspace, locked against the local channel and packed by ``bundler pack``)
+and imports the modules its manifest lists on every executor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bundler.cli import build_app
+from bundler.pyfiles import zip_site_packages
+
+pytestmark = pytest.mark.spark
+
+HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
+MASTER = "local-cluster[2,1,1024]"
+
+JOB = """\
+import importlib, json, os, sys
+from pyspark.sql import SparkSession
+
+MODULES = [m for m in sys.argv[1].split(",") if m]
+
+
+def probe(_):
+    return {
+        "pid": os.getpid(),
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "version": "%d.%d" % sys.version_info[:2],
+        "files": {m: importlib.import_module(m).__file__ for m in MODULES},
+    }
+
+
+spark = SparkSession.builder.appName("bundler-test").getOrCreate()
+rows = spark.sparkContext.parallelize(range(8), 8).map(probe).collect()
+print("BUNDLER-RESULT " + json.dumps(rows))
+spark.stop()
+"""
+
+
+def pip_target(dest: Path, *requirements: str) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+            "--disable-pip-version-check",
+            "--target",
+            str(dest),
+            *requirements,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dest
+
+
+@pytest.fixture(scope="module")
+def spark_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """spark-submit from the pyspark package, with a SPARK_HOME whose work/ is ours.
+
+    The standalone workers of local-cluster write to $SPARK_HOME/work; a SPARK_HOME
+    of symlinks into the pyspark package keeps that inside the test's directory.
+    """
+    if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
+        pytest.skip("no Java runtime")
+    import pyspark
+
+    package = Path(pyspark.__file__).parent
+    root = tmp_path_factory.mktemp("spark")
+    home = root / "spark-home"
+    home.mkdir()
+    for entry in package.iterdir():
+        if entry.name not in ("work", "__pycache__"):
+            (home / entry.name).symlink_to(entry)
+    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    for var in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "PYTHONPATH"):
+        env.pop(var, None)
+    yield SimpleNamespace(submit=home / "bin" / "spark-submit", env=env, work=home / "work")
+    shutil.rmtree(home / "work", ignore_errors=True)
+
+
+def submit(
+    spark_env: SimpleNamespace, tmp: Path, args: list[str], modules: list[str]
+) -> list[dict]:
+    job = tmp / "job.py"
+    job.write_text(JOB)
+    local = tmp / "spark-local"
+    cmd = [
+        str(spark_env.submit),
+        *args,
+        "--conf",
+        f"spark.local.dir={local}",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(job),
+        ",".join(modules),
+    ]
+    proc = subprocess.run(
+        cmd, env=spark_env.env, cwd=tmp, capture_output=True, text=True, timeout=400
+    )
+    results = [
+        line.split(" ", 1)[1]
+        for line in proc.stdout.splitlines()
+        if line.startswith("BUNDLER-RESULT ")
+    ]
+    if proc.returncode != 0 or not results:
+        logs = []
+        for log in sorted(spark_env.work.glob("app-*/*/stderr")):
+            logs.append(f"--- {log}\n" + "\n".join(log.read_text().splitlines()[-30:]))
+        tail = "\n".join(proc.stderr.splitlines()[-40:])
+        pytest.fail(f"$ {shlex.join(cmd)}\nexit {proc.returncode}\n{tail}\n" + "\n".join(logs))
+    shutil.rmtree(local, ignore_errors=True)
+    return json.loads(results[-1])
+
+
+def assert_two_executors(rows: list[dict], spark_env: SimpleNamespace) -> None:
+    work = spark_env.work.resolve()
+    cwds = {Path(r["cwd"]).resolve() for r in rows}
+    # Each executor runs in work/app-*/<executor id>: two ids, two executor processes.
+    assert all(c.parent.parent == work for c in cwds), cwds
+    assert len(cwds) >= 2, cwds
+    assert len({r["pid"] for r in rows}) >= 2
+
+
+def test_pyfiles_zip_on_executors(spark_env: SimpleNamespace, tmp_path: Path) -> None:
+    site = pip_target(tmp_path / "site-packages", "six")
+    deps = tmp_path / "deps.zip"
+    result = zip_site_packages(site, deps)
+    assert [n for n, _, _ in result.included] == ["six"]
+
+    rows = submit(
+        spark_env,
+        tmp_path,
+        [
+            "--master",
+            MASTER,
+            "--conf",
+            f"spark.pyspark.python={sys.executable}",
+            "--conf",
+            f"spark.pyspark.driver.python={sys.executable}",
+            "--py-files",
+            str(deps),
+        ],
+        ["six"],
+    )
+    assert len(rows) == 8
+    for row in rows:
+        six_file = row["files"]["six"]
+        # Imported from the zip each executor downloaded, not from any site-packages.
+        assert six_file.endswith("deps.zip/six.py"), six_file
+        assert "site-packages" not in six_file
+        assert not six_file.startswith(sys.prefix)
+    assert_two_executors(rows, spark_env)
+
+
+# --- the archive route, driven by spark-conf's own output -------------------------------
+
+
+@pytest.fixture(scope="module")
+def env_archive(
+    packed_archive: tuple[Path, dict[str, Any]],
+) -> tuple[Path, list[str]]:
+    """(archive, modules to import from it) for the packed ``app`` variant."""
+    archive, manifest = packed_archive
+    # pyspark comes from Spark itself on the workers' path, not from the archive.
+    modules = [m for m in manifest.get("imports", []) if m.split(".")[0] not in ("pyspark", "py4j")]
+    assert modules, manifest.get("imports")
+    return Path(archive), modules
+
+
+def test_spark_conf_output_runs_on_executors(
+    spark_env: SimpleNamespace,
+    env_archive: tuple[Path, list[str]],
+    locked_workspace: Path,
+    tmp_path: Path,
+) -> None:
+    archive, modules = env_archive
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            "spark-conf",
+            "app",
+            "--archive",
+            str(archive),
+            "--master",
+            MASTER,
+            "-w",
+            str(locked_workspace),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr  # the lock's Python is this driver's
+    args = shlex.split(result.stdout.replace("\\\n", " "))
+    assert "--archives" in args
+
+    rows = submit(spark_env, tmp_path, args, modules)
+    assert len(rows) == 8
+    for row in rows:
+        env = Path(row["cwd"]).resolve() / "env"
+        # Python itself, its prefix and the imported modules all come from ./env.
+        assert Path(row["executable"]).resolve().is_relative_to(env), row
+        assert Path(row["prefix"]).resolve() == env.resolve(), row
+        assert row["version"] == HERE
+        for module, path in row["files"].items():
+            assert Path(path).resolve().is_relative_to(env), (module, path)
+    assert_two_executors(rows, spark_env)
+
+
+def test_local_session_runs_workers_from_the_archive(
+    env_archive: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bundler.spark import local_session
+
+    archive, modules = env_archive
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    monkeypatch.setenv("PYSPARK_PYTHON", "/nonexistent/sentinel")
+
+    def probe(_: int) -> tuple[str, str, dict[str, str]]:
+        import importlib
+
+        files = {m: str(importlib.import_module(m).__file__) for m in modules}
+        return sys.executable, sys.prefix, files
+
+    with local_session(archive, conf={"spark.local.dir": str(tmp_path)}) as spark:
+        python = Path(os.environ["PYSPARK_PYTHON"])
+        rows = spark.sparkContext.parallelize(range(4), 2).map(probe).collect()
+    env = python.parent.parent
+    assert python.is_absolute() and python.name == "python"
+    assert len(rows) == 4
+    for executable, prefix, files in rows:
+        assert executable == str(python)
+        assert Path(prefix) == env
+        for path in files.values():
+            assert Path(path).is_relative_to(env)
+    assert os.environ["PYSPARK_PYTHON"] == "/nonexistent/sentinel"
+    assert not env.exists()
