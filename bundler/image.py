@@ -470,6 +470,7 @@ def packed(
     output: Path,
     exclude: tuple[str, ...] = (),
     reporter: Reporter | None = None,
+    drop_imports: tuple[str, ...] = (),
 ) -> Path:
     """``output`` packed from the variant's lock, reused while lock and ``exclude`` match."""
     from bundler.lockfile import require_fresh
@@ -482,7 +483,7 @@ def packed(
         return output
     options = PackOptions(
         workspace=workspace, variant=variant.name, output=output, platform=platform,
-        exclude=exclude,
+        exclude=exclude, drop_imports=drop_imports,
     )  # fmt: skip
     return pack_archive(options, reporter).path
 
@@ -518,7 +519,9 @@ def prepare_archive(
     plan = plan_slim(listing, drop_pyspark=drop, slim=options.slim, cuda=variant.cuda is not None)
     if plan.exclude:
         slim = root / ".bundler" / "image" / full.name
-        archive = packed(root, variant, options.platform, slim, plan.exclude, reporter)
+        archive = packed(
+            root, variant, options.platform, slim, plan.exclude, reporter, plan.dropped_modules
+        )
     env_size = sum(listing.sizes.values()) - sum(plan.removed.values())
     return PreparedArchive(archive, _manifest(archive), plan, env_size)
 
@@ -529,7 +532,8 @@ def prepare_archive(
 def _dockerfile(options: ImageOptions, workspace: Path) -> Path:
     candidates = [options.dockerfile] if options.dockerfile else []
     candidates += [workspace / "docker" / "Dockerfile"]
-    candidates += [Path(__file__).resolve().parent.parent / "docker" / "Dockerfile"]
+    # Installed from a wheel: the copy shipped as package data.
+    candidates += [Path(__file__).resolve().parent / "data" / "Dockerfile"]
     for path in candidates:
         if path is not None and path.is_file():
             return path

@@ -9,7 +9,6 @@ bundler's own data (the inputs hash, the variant) lives in
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from bundler import __version__
+from bundler.atomic import atomic_write
 from bundler.errors import LockStateError
 from bundler.variants import Variant
 
@@ -127,16 +127,8 @@ def render_lock(variant: Variant, packages: list[LockedPackage]) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 def load_lock_data(path: Path) -> dict[str, Any]:

@@ -9,19 +9,20 @@ several times faster than conda-pack's own gzip.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import stat
 import tarfile
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from bundler import __version__
+from bundler.atomic import commit, discard, temp_path
 from bundler.build import build_prefix, build_prefix_path, host_platform, locked_dir, remove_tree
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
@@ -48,6 +49,9 @@ class PackOptions:
     threads: int | None = None
     exclude: tuple[str, ...] = ()
     keep_bytecode: bool | None = None  # default: keep for --prefix, strip for locks
+    # Modules left out on purpose (pyspark in an image whose base has Spark): they are
+    # removed from the manifest's imports so that verify checks what is really there.
+    drop_imports: tuple[str, ...] = ()
 
 
 @dataclass
@@ -224,15 +228,17 @@ def write_archive(
     threads: int | None = None,
     exclude: tuple[str, ...] = (),
     reporter: Reporter | None = None,
+    fmt: str | None = None,
 ) -> str:
-    """Pack ``prefix`` into ``output`` atomically (temporary file, then rename).
+    """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
 
-    Returns the archive's sha256.
+    Returns the archive's sha256. Callers write to a temporary name and rename
+    (``pack_archive`` does, together with the manifest).
     """
     from conda_pack.core import CondaEnv, CondaPackException, Packer
 
     reporter = reporter or NullReporter()
-    fmt = archive_format(output)
+    fmt = fmt or archive_format(output)
     try:
         env = CondaEnv.from_prefix(str(prefix))
     except CondaPackException as exc:
@@ -245,44 +251,46 @@ def write_archive(
     for pattern in exclude:
         env = env.exclude(pattern)
     files = sorted(env.files, key=lambda f: f.target)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            raw = _HashingWriter(fh)
-            writer: _TarWriter | _ZipWriter
-            if fmt == "zip":
-                writer = _ZipWriter(fh, 4 if level is None else level)
-                stream: IO[bytes] | None = None
-            else:
-                from isal import igzip_threaded
+    with open(output, "wb") as fh:
+        raw = _HashingWriter(fh)
+        writer: _TarWriter | _ZipWriter
+        if fmt == "zip":
+            writer = _ZipWriter(fh, 4 if level is None else level)
+            stream: IO[bytes] | None = None
+        else:
+            from isal import igzip_threaded
 
-                stream = igzip_threaded.open(
-                    raw,
-                    "wb",
-                    compresslevel=GZIP_LEVEL if level is None else level,
-                    threads=threads or os.cpu_count() or 1,
-                )
-                writer = _TarWriter(stream)
-            packer = Packer(str(prefix), writer)
-            total = len(files)
-            reporter.step(f"packing {total} files into {output.name}")
-            for i, f in enumerate(files):
-                packer.add(f)
-                if i % 200 == 0:
-                    reporter.progress(f"packing {output.name}", i, total)
-            packer.finish()
-            reporter.progress(f"packing {output.name}", total, total)
+            stream = igzip_threaded.open(
+                raw,
+                "wb",
+                compresslevel=GZIP_LEVEL if level is None else level,
+                threads=threads or os.cpu_count() or 1,
+            )
+            writer = _TarWriter(stream)
+        try:
+            _pack_files(Packer(str(prefix), writer), files, output.name, reporter)
             writer.close()
+        except BaseException:
+            # Let the compression threads drain (at most a few blocks) so none is
+            # left behind; the caller removes the temporary file.
             if stream is not None:
-                stream.close()
-        sha = raw.digest.hexdigest() if fmt != "zip" else sha256_file(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-        return sha
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                with contextlib.suppress(Exception):
+                    stream.close()
+            raise
+        if stream is not None:
+            stream.close()
+    return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
+
+
+def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) -> None:
+    total = len(files)
+    reporter.step(f"packing {total} files into {name}")
+    for i, f in enumerate(files):
+        packer.add(f)
+        if i % 200 == 0:
+            reporter.progress(f"packing {name}", i, total)
+    packer.finish()
+    reporter.progress(f"packing {name}", total, total)
 
 
 # ---------------------------------------------------------------- manifest
@@ -348,19 +356,8 @@ def _lsize(path: Path) -> int:
     return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
-def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
-    mpath = path.with_name(path.name + ".json")
-    fd, tmp = tempfile.mkstemp(prefix=f".{mpath.name}.", dir=mpath.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(manifest, fh, indent=2)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, mpath)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return mpath
+def manifest_path_for(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".json")
 
 
 # ---------------------------------------------------------------- the command
@@ -384,33 +381,28 @@ def pack_archive(options: PackOptions, reporter: Reporter | None = None) -> Pack
     keep_bytecode = bool(options.keep_bytecode)
     exclude = options.exclude + (() if keep_bytecode else BYTECODE)
     prefix = build_prefix_path(variant.name, platform)
-    with locked_dir(prefix):
-        remove_tree(prefix)
-        try:
-            result = build_prefix(variant, platform, prefix, reporter=reporter)
-            sha = write_archive(
-                prefix,
-                output,
-                level=options.level,
-                threads=options.threads,
-                exclude=exclude,
-                reporter=reporter,
-            )
-            packages = installed_packages(prefix)
-        finally:
-            remove_tree(prefix)
-    manifest = {
+    dropped = set(options.drop_imports)
+    manifest: dict[str, Any] = {
         "bundler_version": __version__,
         "variant": variant.name,
         "platform": platform,
         "inputs_hash": variant.inputs_hash(),
-        "python": result.python_version,
-        "imports": list(variant.imports),
-        "gpu_imports": list(variant.gpu_imports),
+        "lock_sha256": sha256_file(variant.lock_path),
+        "python": None,
+        "imports": [m for m in variant.imports if m not in dropped],
+        "gpu_imports": [m for m in variant.gpu_imports if m not in dropped],
+        "dropped_imports": sorted(dropped),
         "excluded": list(exclude),
         "build_prefix": str(prefix),
     }
-    return _finish(output, sha, manifest, packages, reporter)
+    with locked_dir(prefix):
+        remove_tree(prefix)
+        try:
+            result = build_prefix(variant, platform, prefix, reporter=reporter)
+            manifest["python"] = result.python_version
+            return _write_outputs(prefix, output, manifest, options, exclude, reporter)
+        finally:
+            remove_tree(prefix)
 
 
 def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
@@ -424,47 +416,62 @@ def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
             "pass the prefix of an environment made by conda, mamba, pixi or bundler",
         )
     exclude = options.exclude + (BYTECODE if options.keep_bytecode is False else ())
-    output = options.output
-    archive_format(output)
-    sha = write_archive(
-        prefix,
-        output,
-        level=options.level,
-        threads=options.threads,
-        exclude=exclude,
-        reporter=reporter,
-    )
-    packages = installed_packages(prefix)
-    python = next((p["version"] for p in packages if p["name"] == "python"), None)
-    manifest = {
+    archive_format(options.output)
+    manifest: dict[str, Any] = {
         "bundler_version": __version__,
         "variant": None,
         "platform": host_platform(),
         "inputs_hash": None,
-        "python": python,
+        "lock_sha256": None,
+        "python": None,
         "imports": [],
         "gpu_imports": [],
+        "dropped_imports": [],
         "excluded": list(exclude),
         "build_prefix": str(prefix.resolve()),
     }
-    return _finish(output, sha, manifest, packages, reporter)
+    return _write_outputs(prefix, options.output, manifest, options, exclude, reporter)
 
 
-def _finish(
+def _write_outputs(
+    prefix: Path,
     output: Path,
-    sha: str,
     manifest: dict[str, Any],
-    packages: list[dict[str, Any]],
+    options: PackOptions,
+    exclude: tuple[str, ...],
     reporter: Reporter,
 ) -> PackResult:
-    size = output.stat().st_size
-    manifest["archive"] = {
-        "name": output.name,
-        "format": archive_format(output),
-        "sha256": sha,
-        "size": size,
-    }
-    manifest["packages"] = packages
-    mpath = write_manifest(output, manifest)
+    """Archive and manifest under temporary names, then both renamed into place."""
+    mpath = manifest_path_for(output)
+    tmp_archive = temp_path(output)
+    tmp_manifest = temp_path(mpath)
+    try:
+        sha = write_archive(
+            prefix,
+            tmp_archive,
+            level=options.level,
+            threads=options.threads,
+            exclude=exclude,
+            reporter=reporter,
+            fmt=archive_format(output),
+        )
+        packages = installed_packages(prefix)
+        if manifest["python"] is None:
+            manifest["python"] = next(
+                (p["version"] for p in packages if p["name"] == "python"), None
+            )
+        size = tmp_archive.stat().st_size
+        manifest["archive"] = {
+            "name": output.name,
+            "format": archive_format(output),
+            "sha256": sha,
+            "size": size,
+        }
+        manifest["packages"] = packages
+        tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+        commit([(tmp_archive, output), (tmp_manifest, mpath)])
+    except BaseException:
+        discard([tmp_archive, tmp_manifest])
+        raise
     reporter.step(f"wrote {output}")
     return PackResult(path=output, manifest_path=mpath, sha256=sha, size=size, manifest=manifest)

@@ -1,0 +1,67 @@
+"""Nothing half-written under a final name, even on Ctrl-C.
+
+Files are written under a temporary name in their final directory and renamed into
+place at the end.  Creating the temporary file and the final renames run with
+SIGINT/SIGTERM held back, so an interrupt lands either before the temporary file
+exists or inside the ``try`` that removes it, never in between.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def held_signals() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM for the block (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def temp_path(final: Path, suffix: str = ".part") -> Path:
+    """Create an empty temporary file beside ``final`` and return its path."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with held_signals():
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
+        os.close(fd)
+    return Path(tmp)
+
+
+def commit(pairs: Sequence[tuple[Path, Path]], mode: int = 0o644) -> None:
+    """Rename each temporary file onto its final name, all or (on error) none."""
+    with held_signals():
+        for tmp, _ in pairs:
+            os.chmod(tmp, mode)
+        for tmp, final in pairs:
+            os.replace(tmp, final)
+
+
+def discard(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_write(final: Path, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path; on success it becomes ``final``, on any error it goes."""
+    tmp = temp_path(final)
+    try:
+        yield tmp
+        commit([(tmp, final)], mode)
+    except BaseException:
+        discard([tmp])
+        raise
