@@ -192,7 +192,7 @@ def _check_channel(step: SolveStep, name: str) -> None:
 def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
     """Run the conda solve of one step; returns rattler RepoDataRecords."""
     import rattler
-    from rattler.exceptions import SolverError
+    from rattler.exceptions import FetchRepoDataError, GatewayError, SolverError
 
     for ch in step.channels:
         _check_channel(step, ch)
@@ -207,7 +207,8 @@ def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
         records = asyncio.run(
             rattler.solve(
                 sources=[_channel(c) for c in step.channels],
-                specs=list(step.specs),
+                # Lenient parsing accepts conda's usual "pyspark 3.5.7" (== 3.5.7).
+                specs=[rattler.MatchSpec(spec) for spec in step.specs],
                 platforms=[rattler.Platform(step.platform), rattler.Platform("noarch")],
                 virtual_packages=vpkgs,
                 channel_priority=rattler.ChannelPriority.Strict,
@@ -225,11 +226,17 @@ def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
             f"variant '{step.variant.name}' ({step.platform}) cannot be solved: {_short(message)}",
             "relax or fix the specs in " + ", ".join(step.variant.relative_files()),
         ) from exc
-    except Exception as exc:
+    except (FetchRepoDataError, GatewayError) as exc:
         raise ChannelError(
             f"variant '{step.variant.name}' ({step.platform}): fetching channels "
             f"{', '.join(step.channels)} failed: {_short(str(exc), 200)}",
             "check the network or the channel names",
+        ) from exc
+    except Exception as exc:
+        raise SolveError(
+            f"variant '{step.variant.name}' ({step.platform}) cannot be solved: "
+            f"{_short(str(exc))}",
+            "check the specs in " + ", ".join(step.variant.relative_files()),
         ) from exc
     return list(records)
 
@@ -289,18 +296,26 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
 def _guard(
     variant: Variant, packages: list[LockedPackage], allow: bool, reporter: Reporter
 ) -> list[str]:
+    """PySpark compatibility guards on the solved versions; see ``bundler.guards``."""
     from bundler.guards import check_versions
 
-    warnings = []
+    problems = []
     for platform in variant.platforms:
-        versions = {p.name.lower(): p.version for p in packages if p.platform == platform}
-        for violation in check_versions(versions):
-            text = f"variant '{variant.name}' ({platform}): {violation.message}"
-            if not allow:
-                raise GuardError(text, "fix the pins, or pass --allow-unsupported to lock anyway")
-            reporter.warn(text)
-            warnings.append(text)
-    return warnings
+        # A conda record wins over a pip one of the same name.
+        versions: dict[str, str] = {}
+        for p in sorted(packages, key=lambda p: p.manager != "pip"):
+            if p.platform == platform:
+                versions[p.name.lower()] = p.version
+        problems += [
+            f"variant '{variant.name}' ({platform}): {v.message}" for v in check_versions(versions)
+        ]
+    if problems and not allow:
+        raise GuardError(
+            "; ".join(problems), "fix the pins, or pass --allow-unsupported to lock anyway"
+        )
+    for text in problems:
+        reporter.warn(text)
+    return problems
 
 
 def lock_variants(

@@ -163,3 +163,20 @@ def test_gpu_variant_without_cuda(local_channel: Path, tmp_path: Path) -> None:
     line = error_line(proc)
     assert "variant 'nocuda'" in line and "__cuda" in line and "cuda = " in line
     _assert_nothing_written(ws)
+
+
+def test_guard_refuses_pandas_3_with_old_pyspark(local_channel: Path, tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path, local_channel)
+    write(
+        ws / "environments/extra.yml",
+        "dependencies:\n  - pyspark 3.5.7\n  - pip:\n    - pandas>=3,<3.1\n",
+    )
+    proc = run_cli("lock", "app", cwd=ws)
+    assert proc.returncode == 2
+    line = error_line(proc)
+    assert "pandas 3" in line and "pyspark 3.5.7" in line and "--allow-unsupported" in line
+    _assert_nothing_written(ws)
+    allowed = run_cli("lock", "app", "--allow-unsupported", "--json", cwd=ws, check=True)
+    assert "pandas 3" in json.loads(allowed.stdout)[0]["warnings"][0]
+    lock = parse_conda_lock_file(ws / "locks/app.conda-lock.yml")
+    assert {"pyspark", "pandas"} <= {p.name for p in lock.package}

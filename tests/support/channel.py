@@ -5,7 +5,9 @@ No conda channel is reachable from CI, so the tests make one from what is here:
 - ``python``: the running interpreter (``sys.base_prefix``) made into a relocatable
   linux-64 package; every shared library it needs beyond glibc travels inside it.
 - ``pip`` and ``six``: ``noarch: python`` packages made from their PyPI wheels.
-- ``cudaprobe``: a tiny linux-64 package that needs ``__cuda >=12``.
+- ``cudaprobe``: a tiny linux-64 package that needs ``__cuda >=12``; importing it
+  initialises the CUDA driver.
+- ``pyspark`` 3.5.7: metadata only, for the PySpark compatibility guards.
 
 The channel is cached under ``${BUNDLER_TEST_CACHE:-~/.cache/bundler-tests}`` and
 rebuilt only when the interpreter, the pinned wheels or this file change.
@@ -248,6 +250,16 @@ def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
             "share/cudaprobe/README": b"needs a CUDA 12 driver\n",
             f"lib/python{pyver}/site-packages/cudaprobe/__init__.py": CUDAPROBE_MODULE,
         },
+    )
+    # Metadata only: an old pyspark version for the PySpark compatibility guards to
+    # trip on (executors in the tests always use the driver's real pyspark).
+    synthetic_package(
+        noarch,
+        "pyspark",
+        "3.5.7",
+        "noarch",
+        ["python >=3.8"],
+        {"share/bundler-test/pyspark-3.5.7-metadata-only": b"guard test fixture\n"},
     )
     index_channel(dest)
     return dest
