@@ -234,8 +234,7 @@ def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
         ) from exc
     except Exception as exc:
         raise SolveError(
-            f"variant '{step.variant.name}' ({step.platform}) cannot be solved: "
-            f"{_short(str(exc))}",
+            f"variant '{step.variant.name}' ({step.platform}) cannot be solved: {_short(str(exc))}",
             "check the specs in " + ", ".join(step.variant.relative_files()),
         ) from exc
     return list(records)

@@ -14,7 +14,6 @@ from tests.support.fixtures import (  # noqa: F401
     packed_archive,
 )
 
-
 _EXIT_STATUS: list[int] = []
 
 
