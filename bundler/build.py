@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from bundler.errors import BuildError, SubprocessError
@@ -132,7 +133,7 @@ def build_prefix(
     if prefix.exists() and any(prefix.iterdir()):
         raise BuildError(f"build prefix {prefix} is not empty", "remove it first")
     records = _conda_records(variant, platform)
-    reporter.step(f"installing {len(records)} conda packages into {prefix.name}")
+    reporter.step(f"installing {len(records)} conda packages")
     try:
         asyncio.run(
             rattler.install(
@@ -142,6 +143,7 @@ def build_prefix(
                 platform=rattler.Platform(platform),
                 execute_link_scripts=False,
                 show_progress=False,
+                reporter=_InstallProgress(reporter, len(records)),
             )
         )
     except Exception as exc:
@@ -162,6 +164,30 @@ def build_prefix(
         site_packages=site,
         packages=tuple(packages),
     )
+
+
+class _InstallProgress:
+    """rattler's installer callbacks -> our reporter (one tick per package linked)."""
+
+    TASK = "installing conda packages"
+
+    def __init__(self, reporter: Reporter, total: int) -> None:
+        self.reporter = reporter
+        self.total = total
+        self.done = 0
+
+    def on_transaction_start(self, total_operations: int) -> None:
+        self.total = total_operations
+        self.reporter.progress(self.TASK, 0, total_operations)
+
+    def on_transaction_operation_complete(self, operation: int) -> None:
+        self.done += 1
+        self.reporter.progress(self.TASK, self.done, self.total)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("on_"):  # every other callback: nothing to show
+            return lambda *args, **kwargs: 0
+        raise AttributeError(name)
 
 
 def _site_packages(prefix: Path, py_version: str | None) -> Path | None:
@@ -209,12 +235,13 @@ def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
 def _install_pip(
     variant: Variant, prefix: Path, pkgs: list[LockedPackage], cache: Path, reporter: Reporter
 ) -> None:
-    reporter.step(f"installing {len(pkgs)} pip packages")
     lines = []
     for i, pkg in enumerate(pkgs):
-        reporter.progress("downloading wheels", i, len(pkgs))
+        reporter.progress("fetching wheels", i, len(pkgs))
         wheel = fetch_wheel(pkg, cache)
         lines.append(f"{wheel} --hash=sha256:{pkg.sha256}")
+    reporter.progress("fetching wheels", len(pkgs), len(pkgs))
+    reporter.step(f"pip install of {len(pkgs)} locked wheels (hashes required)")
     python = prefix / "bin" / "python"
     if not python.exists():
         raise BuildError(f"variant '{variant.name}': pip packages need python in the lock")

@@ -229,6 +229,7 @@ def write_archive(
     exclude: tuple[str, ...] = (),
     reporter: Reporter | None = None,
     fmt: str | None = None,
+    label: str | None = None,
 ) -> str:
     """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
 
@@ -268,7 +269,7 @@ def write_archive(
             )
             writer = _TarWriter(stream)
         try:
-            _pack_files(Packer(str(prefix), writer), files, output.name, reporter)
+            _pack_files(Packer(str(prefix), writer), files, label or output.name, reporter)
             writer.close()
         except BaseException:
             # Let the compression threads drain (at most a few blocks) so none is
@@ -454,6 +455,7 @@ def _write_outputs(
             exclude=exclude,
             reporter=reporter,
             fmt=archive_format(output),
+            label=output.name,
         )
         packages = installed_packages(prefix)
         if manifest["python"] is None:

@@ -32,27 +32,12 @@ from pathlib import Path
 
 import pytest
 
+from bundler.elf import GLIBC_LIBRARIES
 from bundler.proc import run
 
 #: Sonames that come with the C library itself; every Linux host has them.
 #: ``libnsl.so.2`` (libtirpc based) and the like are not glibc and get bundled.
-GLIBC_SONAMES = frozenset(
-    {
-        "linux-vdso.so.1",
-        "ld-linux-x86-64.so.2",
-        "libc.so.6",
-        "libm.so.6",
-        "libmvec.so.1",
-        "libpthread.so.0",
-        "libdl.so.2",
-        "librt.so.1",
-        "libutil.so.1",
-        "libresolv.so.2",
-        "libnsl.so.1",
-        "libcrypt.so.1",
-        "libanl.so.1",
-    }
-)
+GLIBC_SONAMES = GLIBC_LIBRARIES | {"linux-vdso.so.1", "ld-linux-x86-64.so.2"}
 
 SIX_VERSION = "1.17.0"
 BUILD_STRING = "h_bundlertest_0"
