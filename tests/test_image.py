@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from bundler import __version__
+from bundler import __version__, slim
 from bundler import image as im
 from bundler.errors import ToolMissingError
 from bundler.events import RecordingReporter
@@ -153,7 +153,7 @@ def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
     prepared = im.PreparedArchive(
         path=_small_archive(tmp_path),
         manifest=json.loads((tmp_path / "app-linux-64.tar.gz.json").read_text()),
-        slim=im.SlimPlan(),
+        slim=slim.SlimPlan(),
         env_size=1,
     )
     args = im.build_args(im.ImageOptions(variant="app"), "app", prepared)
@@ -170,7 +170,7 @@ def test_build_args_drop_imports_of_left_out_pyspark(tmp_path: Path) -> None:
     prepared = im.PreparedArchive(
         path=tmp_path / "a.tar.gz",
         manifest={"imports": ["pyspark", "pyspark.sql", "pandas"]},
-        slim=im.SlimPlan(dropped_modules=("pyspark",)),
+        slim=slim.SlimPlan(dropped_modules=("pyspark",)),
         env_size=1,
     )
     args = im.build_args(im.ImageOptions(variant="x", compile=False), "x", prepared)
@@ -354,11 +354,11 @@ def test_spark_version_mismatch_warns() -> None:
 # ---------------------------------------------------------------- slimming
 
 
-def _listing(tmp_path: Path, files: dict[str, bytes]) -> im.Listing:
-    return im.read_listing(_tar_gz(tmp_path / "env.tar.gz", files))
+def _listing(tmp_path: Path, files: dict[str, bytes]) -> slim.Listing:
+    return slim.read_listing(_tar_gz(tmp_path / "env.tar.gz", files))
 
 
-def _excluded(plan: im.SlimPlan, files: dict[str, bytes]) -> set[str]:
+def _excluded(plan: slim.SlimPlan, files: dict[str, bytes]) -> set[str]:
     """Files that conda-pack's ``CondaEnv.exclude`` (fnmatch) would leave out."""
     return {f for f in files if any(fnmatch.fnmatch(f, p) for p in plan.exclude)}
 
@@ -409,7 +409,7 @@ ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"] = json.dumps(
 
 def test_slim_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Path) -> None:
     listing = _listing(tmp_path, ENV_FILES)
-    plan = im.plan_slim(listing, drop_pyspark=True, slim=True, cuda=False)
+    plan = slim.plan_slim(listing, drop_pyspark=True, slim=True, cuda=False)
     gone = _excluded(plan, ENV_FILES)
     assert gone == {
         *PYSPARK_FILES,
@@ -441,14 +441,14 @@ def test_slim_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Pat
 
 def test_slim_plan_respects_pyspark_cuda_and_no_slim(tmp_path: Path) -> None:
     listing = _listing(tmp_path, ENV_FILES)
-    keep = im.plan_slim(listing, drop_pyspark=False, slim=True, cuda=True)
+    keep = slim.plan_slim(listing, drop_pyspark=False, slim=True, cuda=True)
     gone = _excluded(keep, ENV_FILES)
     assert f"{SITE}/pyspark/__init__.py" not in gone and keep.dropped_modules == ()
     assert f"{SITE}/pyspark/tests/test_x.py" in gone  # an unused test suite all the same
     assert "lib/libfoo.a" not in gone  # CUDA JIT links static device runtimes
-    only_pyspark = im.plan_slim(listing, drop_pyspark=True, slim=False, cuda=False)
+    only_pyspark = slim.plan_slim(listing, drop_pyspark=True, slim=False, cuda=False)
     assert set(only_pyspark.removed) == {"pyspark"}
-    assert im.plan_slim(listing, drop_pyspark=False, slim=False, cuda=False).exclude == ()
+    assert slim.plan_slim(listing, drop_pyspark=False, slim=False, cuda=False).exclude == ()
 
 
 def test_slim_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
@@ -463,7 +463,7 @@ def test_slim_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
         "bin/spark-submit": b"b",
         "bin/python": b"",
     }
-    plan = im.plan_slim(_listing(tmp_path, files), drop_pyspark=True, slim=False, cuda=False)
+    plan = slim.plan_slim(_listing(tmp_path, files), drop_pyspark=True, slim=False, cuda=False)
     assert _excluded(plan, files) == set(files) - {"bin/python"}
 
 
