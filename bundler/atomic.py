@@ -32,12 +32,17 @@ def held_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def temp_path(final: Path, suffix: str = ".part") -> Path:
-    """Create an empty temporary file beside ``final`` and return its path."""
+def temp_path(final: Path, created: list[Path], suffix: str = ".part") -> Path:
+    """Create an empty temporary file beside ``final``, append it to ``created``, return it.
+
+    Call it inside the ``try`` whose handler discards ``created``: the file is
+    registered before an interrupt can be delivered.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
     with held_signals():
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
         os.close(fd)
+        created.append(Path(tmp))
     return Path(tmp)
 
 
@@ -58,10 +63,11 @@ def discard(paths: Sequence[Path]) -> None:
 @contextmanager
 def atomic_write(final: Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path; on success it becomes ``final``, on any error it goes."""
-    tmp = temp_path(final)
+    created: list[Path] = []
     try:
+        tmp = temp_path(final, created)
         yield tmp
         commit([(tmp, final)], mode)
     except BaseException:
-        discard([tmp])
+        discard(created)
         raise

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from bundler.atomic import atomic_write
 from bundler.errors import BuildError, SubprocessError
 from bundler.events import NullReporter, Reporter
 from bundler.lockfile import LockedPackage, locked_packages, require_fresh
@@ -203,11 +204,9 @@ def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
     dest = cache / pkg.sha256[:2] / pkg.sha256 / name
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=dest.parent)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_write(dest) as tmp, open(tmp, "wb") as out:
             if pkg.url.startswith("file://"):
                 src = open(unquote(urlparse(pkg.url).path), "rb")  # noqa: SIM115
             else:
@@ -216,19 +215,16 @@ def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
                 while chunk := src.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
-        if digest.hexdigest() != pkg.sha256:
-            raise BuildError(
-                f"pip package {pkg.name} {pkg.version}: sha256 mismatch for {pkg.url}",
-                "the index serves a different file than the lock records; re-lock",
-            )
-        os.replace(tmp, dest)
+            if digest.hexdigest() != pkg.sha256:
+                raise BuildError(
+                    f"pip package {pkg.name} {pkg.version}: sha256 mismatch for {pkg.url}",
+                    "the index serves a different file than the lock records; re-lock",
+                )
     except OSError as exc:
         raise BuildError(
             f"pip package {pkg.name} {pkg.version}: download of {pkg.url} failed: {exc}",
             "check the network; once downloaded, wheels are cached",
         ) from exc
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return dest
 
 

@@ -444,9 +444,10 @@ def _write_outputs(
 ) -> PackResult:
     """Archive and manifest under temporary names, then both renamed into place."""
     mpath = manifest_path_for(output)
-    tmp_archive = temp_path(output)
-    tmp_manifest = temp_path(mpath)
+    created: list[Path] = []
     try:
+        tmp_archive = temp_path(output, created)
+        tmp_manifest = temp_path(mpath, created)
         sha = write_archive(
             prefix,
             tmp_archive,
@@ -473,7 +474,7 @@ def _write_outputs(
         tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n")
         commit([(tmp_archive, output), (tmp_manifest, mpath)])
     except BaseException:
-        discard([tmp_archive, tmp_manifest])
+        discard(created)
         raise
     reporter.step(f"wrote {output}")
     return PackResult(path=output, manifest_path=mpath, sha256=sha, size=size, manifest=manifest)
