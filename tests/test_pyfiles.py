@@ -20,32 +20,11 @@ from bundler.pyfiles import (
     scan_site_packages,
     zip_site_packages,
 )
+from tests.support.pip import pip_target
 
 # Real wheels from the package index: two pure ones, one with a compiled extension
 # (markupsafe's _speedups), and py4j, which Spark provides itself.
 WHEELS = ("six", "attrs", "markupsafe", "py4j")
-
-
-def pip_target(dest: Path, *requirements: str) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-compile",
-            "--disable-pip-version-check",
-            "--target",
-            str(dest),
-            *requirements,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return dest
 
 
 def fake_dist(site: Path, name: str, version: str, files: dict[str, str], wheel: str = "") -> None:

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from bundler.cli import build_app
 from bundler.pyfiles import zip_site_packages
+from tests.support.pip import pip_target
 
 pytestmark = pytest.mark.spark
 
@@ -57,28 +58,6 @@ rows = spark.sparkContext.parallelize(range(8), 8).map(probe).collect()
 print("BUNDLER-RESULT " + json.dumps(rows))
 spark.stop()
 """
-
-
-def pip_target(dest: Path, *requirements: str) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-compile",
-            "--disable-pip-version-check",
-            "--target",
-            str(dest),
-            *requirements,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return dest
 
 
 @pytest.fixture(scope="module")
