@@ -38,6 +38,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from bundler.atomic import atomic_write
 from bundler.errors import BundlerError
 from bundler.events import NullReporter, Reporter
 
@@ -252,11 +253,7 @@ def write_zip(site_packages: Path, files: Iterable[str], output: Path) -> tuple[
 
     The zip is written to a temporary file beside ``output`` and renamed into place.
     """
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_write(output) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
             for name in _zip_members(files):
                 info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
@@ -277,13 +274,6 @@ def write_zip(site_packages: Path, files: Iterable[str], output: Path) -> tuple[
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         size = tmp.stat().st_size
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # mkstemp made it 0600
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return size, digest.hexdigest()
 
 
