@@ -24,9 +24,16 @@ from typing import IO, Any, Literal, cast
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
 
-__all__ = ["ARCHIVE_KINDS", "archive_kind", "safe_extract"]
+__all__ = ["ARCHIVE_KINDS", "archive_kind", "manifest_path", "safe_extract"]
 
 ARCHIVE_KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
+
+
+def manifest_path(archive: Path) -> Path:
+    """Where pack writes an archive's manifest: beside it, its name plus ``.json``."""
+    return archive.with_name(archive.name + ".json")
+
+
 _UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
 
 

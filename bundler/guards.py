@@ -18,6 +18,7 @@ are deliberately left out.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,23 @@ def guard_error(violations: list[GuardViolation]) -> GuardError:
     )
 
 
+def versions_of(records: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """``(name, version, manager)`` records -> name -> version, for ``check_versions``.
+
+    Names are canonicalised; a conda record wins over a pip record of the same name
+    (pip never overwrites what conda provides).
+    """
+    out: dict[str, str] = {}
+    managers: dict[str, str] = {}
+    for name, version, manager in records:
+        key = str(canonicalize_name(name))
+        if key in out and managers[key] == "conda" and manager != "conda":
+            continue
+        out[key] = version
+        managers[key] = manager
+    return out
+
+
 def read_locked_versions(lock_path: Path, platform: str | None = None) -> dict[str, str]:
     """The versions of ``CHECKED_PACKAGES`` in a conda-lock v1 file (one platform).
 
@@ -222,17 +240,11 @@ def read_locked_versions(lock_path: Path, platform: str | None = None) -> dict[s
     if platform is None:
         platforms = [p.get("platform") for p in packages if isinstance(p, dict)]
         platform = next((p for p in platforms if p), None)
-    out: dict[str, str] = {}
-    managers: dict[str, str] = {}
-    for entry in packages:
-        if not isinstance(entry, dict) or entry.get("platform") != platform:
-            continue
-        name = canonicalize_name(str(entry.get("name", "")))
-        if name not in CHECKED_PACKAGES or "version" not in entry:
-            continue
-        manager = str(entry.get("manager", "conda"))
-        if name in out and managers[name] == "conda" and manager != "conda":
-            continue
-        out[name] = str(entry["version"])
-        managers[name] = manager
-    return out
+    return versions_of(
+        (str(entry["name"]), str(entry["version"]), str(entry.get("manager", "conda")))
+        for entry in packages
+        if isinstance(entry, dict)
+        and entry.get("platform") == platform
+        and "version" in entry
+        and canonicalize_name(str(entry.get("name", ""))) in CHECKED_PACKAGES
+    )

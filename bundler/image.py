@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
+from bundler.archive import manifest_path
 from bundler.errors import BundlerError, SubprocessError, ToolMissingError
 from bundler.events import NullReporter, Reporter
 from bundler.proc import run
@@ -195,7 +196,7 @@ def base_arch(config: dict[str, Any]) -> str | None:
 
 
 def _manifest(archive: Path) -> dict[str, Any]:
-    path = archive.with_name(archive.name + ".json")
+    path = manifest_path(archive)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -9,7 +9,6 @@ leaves every lock as it was.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from bundler.lockfile import (
     write_atomic,
 )
 from bundler.piplock import pypi_name_of_conda, resolve_pip
-from bundler.variants import Variant, Workspace
+from bundler.variants import Variant, Workspace, spec_name
 
 __all__ = ["LockOptions", "LockResult", "check_locks", "lock_state", "lock_variants"]
 
@@ -117,7 +116,7 @@ def plan_solves(variants: list[Variant]) -> list[SolveStep]:
             )
         if not v.dependencies:
             raise WorkspaceError(f"variant '{v.name}': no dependencies", "add 'dependencies:'")
-        if v.pip and not any(_spec_name(s) == "python" for s in v.dependencies):
+        if v.pip and not any(spec_name(s) == "python" for s in v.dependencies):
             raise WorkspaceError(
                 f"variant '{v.name}': a pip: list needs python among the conda dependencies",
                 "add python to dependencies",
@@ -136,11 +135,6 @@ def plan_solves(variants: list[Variant]) -> list[SolveStep]:
     return steps
 
 
-def _spec_name(spec: str) -> str:
-    match = re.match(r"^\s*(?:[^:\s]+::)?([A-Za-z0-9_][A-Za-z0-9_.-]*)", spec)
-    return match.group(1).lower() if match else spec
-
-
 def _channel(name: str) -> Any:
     import rattler
 
@@ -155,7 +149,7 @@ def _short(message: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _check_channel(step: SolveStep, name: str) -> None:
+def _check_channel(step: SolveStep, name: str, gateway: Any) -> None:
     """Raise ChannelError when ``name`` cannot be read for ``step.platform``."""
     import rattler
 
@@ -171,7 +165,6 @@ def _check_channel(step: SolveStep, name: str) -> None:
                 "index the mirror (rattler-index or conda index) or fix the path",
             )
         return
-    gateway = rattler.Gateway()
     try:
         asyncio.run(
             gateway.query(
@@ -194,8 +187,10 @@ def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
     import rattler
     from rattler.exceptions import FetchRepoDataError, GatewayError, SolverError
 
+    # One gateway: what the channel probes fetched is reused by the solve.
+    gateway = rattler.Gateway()
     for ch in step.channels:
-        _check_channel(step, ch)
+        _check_channel(step, ch, gateway)
     vpkgs = [
         rattler.GenericVirtualPackage(
             rattler.PackageName(n), rattler.Version(ver), rattler.BuildString(build)
@@ -207,6 +202,7 @@ def solve_step(step: SolveStep, reporter: Reporter) -> list[Any]:
         records = asyncio.run(
             rattler.solve(
                 sources=[_channel(c) for c in step.channels],
+                gateway=gateway,
                 # Lenient parsing accepts conda's usual "pyspark 3.5.7" (== 3.5.7).
                 specs=[rattler.MatchSpec(spec) for spec in step.specs],
                 platforms=[rattler.Platform(step.platform), rattler.Platform("noarch")],
@@ -296,15 +292,13 @@ def _guard(
     variant: Variant, packages: list[LockedPackage], allow: bool, reporter: Reporter
 ) -> list[str]:
     """PySpark compatibility guards on the solved versions; see ``bundler.guards``."""
-    from bundler.guards import check_versions
+    from bundler.guards import check_versions, versions_of
 
     problems = []
     for platform in variant.platforms:
-        # A conda record wins over a pip one of the same name.
-        versions: dict[str, str] = {}
-        for p in sorted(packages, key=lambda p: p.manager != "pip"):
-            if p.platform == platform:
-                versions[p.name.lower()] = p.version
+        versions = versions_of(
+            (p.name, p.version, p.manager) for p in packages if p.platform == platform
+        )
         problems += [
             f"variant '{variant.name}' ({platform}): {v.message}" for v in check_versions(versions)
         ]

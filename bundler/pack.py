@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bundler import __version__
+from bundler.archive import manifest_path
 from bundler.atomic import commit, discard, temp_path
 from bundler.build import build_prefix, build_prefix_path, host_platform, locked_dir, remove_tree
 from bundler.errors import PackError
@@ -120,7 +121,7 @@ class _TarWriter:
         )
 
     @staticmethod
-    def _info(source: str, target: str) -> tuple[tarfile.TarInfo, os.stat_result]:
+    def _info(source: str, target: str) -> tarfile.TarInfo:
         st = os.lstat(source)
         info = tarfile.TarInfo(target)
         if stat.S_ISLNK(st.st_mode):
@@ -133,10 +134,10 @@ class _TarWriter:
         else:
             raise PackError(f"{source}: not a file, directory or symlink", "remove it")
         info.mode = stat.S_IMODE(st.st_mode)
-        return _normalize(info), st
+        return _normalize(info)
 
     def add(self, source: str, target: str) -> None:
-        info, _ = self._info(source, target)
+        info = self._info(source, target)
         if info.isreg():
             with open(source, "rb") as fh:
                 self.tar.addfile(info, fh)
@@ -144,7 +145,7 @@ class _TarWriter:
             self.tar.addfile(info)
 
     def add_bytes(self, source: str, data: bytes, target: str) -> None:
-        info, _ = self._info(source, target)
+        info = self._info(source, target)
         info.size = len(data)
         self.tar.addfile(info, io.BytesIO(data))
 
@@ -357,10 +358,6 @@ def _lsize(path: Path) -> int:
     return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
-def manifest_path_for(archive: Path) -> Path:
-    return archive.with_name(archive.name + ".json")
-
-
 # ---------------------------------------------------------------- the command
 
 
@@ -443,7 +440,7 @@ def _write_outputs(
     reporter: Reporter,
 ) -> PackResult:
     """Archive and manifest under temporary names, then both renamed into place."""
-    mpath = manifest_path_for(output)
+    mpath = manifest_path(output)
     created: list[Path] = []
     try:
         tmp_archive = temp_path(output, created)

@@ -28,7 +28,6 @@ CONDA_TO_PYPI = {
     "pytorch": "torch",
     "py-opencv": "opencv-python",
     "matplotlib-base": "matplotlib",
-    "pyyaml": "pyyaml",
     "msgpack-python": "msgpack",
     "python-duckdb": "duckdb",
 }

@@ -254,5 +254,3 @@ def plan_slim(listing: Listing, *, drop_pyspark: bool, slim: bool, cuda: bool) -
 
 def _matches(path: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(path, pat) for pat in patterns)
-
-

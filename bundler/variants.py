@@ -34,7 +34,7 @@ def normalize_pypi_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _spec_name(spec: str) -> str:
+def spec_name(spec: str) -> str:
     """The package name of a conda match spec such as ``numpy>=2`` or ``conda-forge::numpy``."""
     head = spec.strip().split("::")[-1]
     match = re.match(r"^\s*([A-Za-z0-9_][A-Za-z0-9_.-]*)", head)
@@ -298,7 +298,7 @@ def merge_env_files(files: list[EnvFile]) -> EnvFile:
     pip: dict[str, str] = {}
     for env in files:
         for spec in env.dependencies:
-            deps[_spec_name(spec)] = spec
+            deps[spec_name(spec)] = spec
         for req in env.pip:
             pip[_pip_name(req)] = req
     return EnvFile(

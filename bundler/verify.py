@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bundler import proc
-from bundler.archive import archive_kind, extract_members
+from bundler.archive import archive_kind, extract_members, manifest_path
 from bundler.elf import LinkageReport, check_linkage
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
+from bundler.guards import check_versions, versions_of
 
 Status = Literal["passed", "failed", "skipped"]
 CHECK_NAMES = (
@@ -212,18 +213,14 @@ class Manifest:
 
     def package_versions(self) -> dict[str, str]:
         """Lower-case name -> version; a conda record wins over a pip one of the same name."""
-        versions: dict[str, str] = {}
-        for p in sorted(self.packages, key=lambda p: p.get("manager") == "conda"):
-            if "name" in p and "version" in p:
-                versions[str(p["name"]).lower()] = str(p["version"])
+        versions = versions_of(
+            (str(p["name"]), str(p["version"]), str(p.get("manager", "conda")))
+            for p in self.packages
+            if "name" in p and "version" in p
+        )
         if self.python:
             versions.setdefault("python", self.python)
         return versions
-
-
-def manifest_path(archive: Path) -> Path:
-    """Where pack writes the manifest: beside the archive, its name plus ``.json``."""
-    return archive.with_name(archive.name + ".json")
 
 
 def read_manifest(archive: Path) -> Manifest | None:
@@ -467,8 +464,6 @@ def _check_linkage(root: Path, reporter: Reporter) -> Check:
 
 def _check_guards(manifest: Manifest | None) -> Check:
     """PySpark's supported combinations (``bundler.guards``) on the packed versions."""
-    from bundler.guards import check_versions
-
     if manifest is None:
         return _skipped("pyspark-guards", "no manifest: the packed versions are unknown")
     versions = manifest.package_versions()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.archive import safe_extract
+from bundler.archive import manifest_path, safe_extract
 from bundler.elf import check_linkage, read_dynamic, system_library_kind
 from bundler.errors import VerifyError
 from bundler.events import RecordingReporter
@@ -32,7 +32,6 @@ from bundler.verify import (
     CHECK_NAMES,
     VerifyReport,
     gpu_visible,
-    manifest_path,
     verify_archive,
 )
 
