@@ -68,7 +68,7 @@ def spark_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamesp
     of symlinks into the pyspark package keeps that inside the test's directory.
     """
     if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
-        pytest.skip("no Java runtime")
+        pytest.fail("no Java runtime: the Spark tests need Java 17 (java on PATH or JAVA_HOME)")
     import pyspark
 
     package = Path(pyspark.__file__).parent
