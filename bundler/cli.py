@@ -123,6 +123,13 @@ def lock(
             "--allow-unsupported", help="Lock even when a PySpark compatibility guard trips."
         ),
     ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a Markdown table of the versions that changed (a PR body).",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -152,11 +159,19 @@ def lock(
             return
         options = LockOptions(variants=tuple(names or ()), allow_unsupported=allow_unsupported)
         results = lock_variants(ws, options, reporter)
+        if report is not None:
+            from bundler.atomic import atomic_write
+            from bundler.render import changes_markdown
+
+            with atomic_write(report) as tmp:
+                tmp.write_text(changes_markdown(results))
     if as_json:
         print_json([r.to_dict() for r in results])
     elif not quiet:
         for r in results:
             print(f"{r.path}: {r.summary()}")
+            for change in r.changes:
+                print(f"  {change.platform}: {change.describe()}")
 
 
 @app.command()

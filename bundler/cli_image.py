@@ -14,15 +14,27 @@ def register(app: typer.Typer) -> None:
     if any(cmd.name == "image" for cmd in app.registered_commands):
         return
     from bundler.cli import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, open_workspace, reporting
-    from bundler.image import BUILDERS, DEFAULT_BASE, DEFAULT_REPOSITORY, PYSPARK_MODES
+    from bundler.image import BUILDERS, DEFAULT_BASE_REPOSITORY, DEFAULT_REPOSITORY, PYSPARK_MODES
 
     @app.command("image")
     def image(
         variant: Annotated[str, typer.Argument(help="Variant whose environment goes in.")],
         base: Annotated[
-            str,
-            typer.Option("--base", help="Base image, already in the builder's local store."),
-        ] = DEFAULT_BASE,
+            str | None,
+            typer.Option(
+                "--base",
+                help="Base image, already in the builder's local store.",
+                show_default=f"{DEFAULT_BASE_REPOSITORY}:<locked pyspark version>",
+            ),
+        ] = None,
+        allow_spark_mismatch: Annotated[
+            bool,
+            typer.Option(
+                "--allow-spark-mismatch",
+                help="Build even when the base's Spark minor version differs from the "
+                "locked pyspark's.",
+            ),
+        ] = False,
         tag: Annotated[
             str | None,
             typer.Option(
@@ -95,6 +107,7 @@ def register(app: typer.Typer) -> None:
             slim=slim,
             compile=compile_,
             dockerfile=dockerfile,
+            allow_spark_mismatch=allow_spark_mismatch,
         )
         with reporting(quiet, as_json, verbose) as reporter:
             open_workspace(workspace)

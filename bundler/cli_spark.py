@@ -62,13 +62,39 @@ def register(app: typer.Typer) -> None:
         driver_python: Annotated[
             str | None,
             typer.Option(
-                "--driver-python", help="Driver interpreter in client mode (default: this one)."
+                "--driver-python",
+                help="Driver interpreter in client mode "
+                "(default: $PYSPARK_DRIVER_PYTHON, else python3 on PATH).",
             ),
         ] = None,
         platform: Annotated[
             str | None,
             typer.Option(
                 "--platform", help="Lock platform to read (default: the variant's first)."
+            ),
+        ] = None,
+        gpus_per_executor: Annotated[
+            int | None,
+            typer.Option(
+                "--gpus-per-executor",
+                help="CUDA variants: GPUs per executor (0 turns GPU scheduling off).",
+                show_default="1",
+            ),
+        ] = None,
+        executor_cores: Annotated[
+            int | None,
+            typer.Option(
+                "--executor-cores",
+                help="CUDA variants: cores per executor; its tasks share its GPUs.",
+                show_default="1",
+            ),
+        ] = None,
+        gpu_discovery_script: Annotated[
+            str | None,
+            typer.Option(
+                "--gpu-discovery-script",
+                help="Script that prints an executor's GPU addresses.",
+                show_default="the Spark images' getGpusResources.sh",
             ),
         ] = None,
         fmt: Annotated[
@@ -96,13 +122,17 @@ def register(app: typer.Typer) -> None:
             driver_python=driver_python,
             platform=platform,
             workspace=workspace,
+            gpus_per_executor=gpus_per_executor,
+            executor_cores=executor_cores,
+            gpu_discovery_script=gpu_discovery_script,
         )
         with reporting(quiet, output is OutputFormat.JSON) as reporter:
             plan = spark_conf(options, reporter)
+            text = plan.render(output)
             if output is not OutputFormat.JSON:
                 for message in plan.warnings:
                     reporter.warn(message)
-        print(plan.render(output))
+        print(text)
         if output is not OutputFormat.JSON and plan.env and not quiet:
             print(
                 "# for a session started from Python (python app.py, notebooks), also:",

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from bundler.variants import Variant
 
 BUILDERS = ("docker", "podman", "buildah")
-DEFAULT_BASE = "localhost/spark-k8s:3.5.7-hadoop3.4.2"
+#: The base image when --base is not given: Apache's Spark image of the locked pyspark.
+DEFAULT_BASE_REPOSITORY = "apache/spark"
 DEFAULT_REPOSITORY = "spark-k8s-python-deps"
 ENV_ROOT = "/opt/bundler/envs"
 PYSPARK_MODES = ("auto", "keep", "drop")
@@ -69,7 +70,7 @@ class ImageError(BundlerError):
 class ImageOptions:
     workspace: Path = Path(".")
     variant: str = ""
-    base: str = DEFAULT_BASE
+    base: str | None = None  # default: apache/spark:<the locked pyspark version>
     tag: str | None = None  # default spark-k8s-python-deps:<variant>
     builder: str | None = None  # docker, podman or buildah; found when None
     platform: str = "linux-64"
@@ -78,6 +79,7 @@ class ImageOptions:
     slim: bool = True
     compile: bool = True  # byte-compile in the build: executors import faster
     dockerfile: Path | None = None
+    allow_spark_mismatch: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,13 +317,15 @@ def _check_arch(config: dict[str, Any], base: str, platform: str) -> str | None:
     return None if _HOST_ARCH.get(host.machine()) == want else f"linux/{want}"
 
 
-def build_args(options: ImageOptions, variant: str, prepared: PreparedArchive) -> dict[str, str]:
+def build_args(
+    options: ImageOptions, variant: str, prepared: PreparedArchive, base: str
+) -> dict[str, str]:
     """The Dockerfile's build arguments for one prepared archive."""
     manifest = prepared.manifest
     dropped = prepared.slim.dropped_modules
     imports = [m for m in manifest.get("imports") or () if m.split(".")[0] not in dropped]
     return {
-        "BASE_IMAGE": options.base,
+        "BASE_IMAGE": base,
         "VARIANT": variant,
         "ARCHIVE": prepared.path.name,
         "LOCK_HASH": str(manifest.get("inputs_hash") or ""),
@@ -342,22 +346,67 @@ def _spark_version(env: dict[str, str], base: str) -> str | None:
     return m.group(1) if m else None
 
 
-def spark_mismatch(spark: str | None, manifest: dict[str, Any]) -> str | None:
-    """A warning when the base's Spark and the locked pyspark differ in minor version.
+def locked_pyspark(options: ImageOptions, variant: Variant) -> str | None:
+    """The pyspark version of the variant's lock (or of ``--archive``'s manifest)."""
+    from bundler.guards import read_locked_versions
+
+    if options.archive is not None:
+        packages = _manifest(options.archive).get("packages") or ()
+        return next((str(p["version"]) for p in packages if p.get("name") == "pyspark"), None)
+    if not variant.lock_path.is_file():
+        return None
+    return read_locked_versions(variant.lock_path, options.platform).get("pyspark")
+
+
+def default_base(variant: str, pyspark: str | None) -> str:
+    """Apache's Spark image of the locked pyspark version, so the two always agree."""
+    if pyspark is None:
+        raise ImageError(
+            f"variant {variant} locks no pyspark, so there is no Spark version to pick a "
+            "base image for",
+            "pass --base IMAGE (a Spark image, or a JDK image such as eclipse-temurin:17-jre)",
+        )
+    return f"{DEFAULT_BASE_REPOSITORY}:{pyspark}"
+
+
+def spark_mismatch(spark: str | None, pyspark: str | None) -> str | None:
+    """Why a base with Spark ``spark`` does not fit a lock with ``pyspark`` (None: it does).
 
     Spark puts its own pyspark first on the executors' PYTHONPATH, so the base's
-    version is the one that runs, against the libraries locked for the other.
+    version is the one that runs, against the pandas/pyarrow locked for the other.
     """
-    pyspark = next(
-        (p.get("version") for p in manifest.get("packages") or () if p.get("name") == "pyspark"),
-        None,
-    )
     if not spark or not pyspark or spark.split(".")[:2] == str(pyspark).split(".")[:2]:
         return None
     return (
         f"the base image carries Spark {spark} but the variant locks pyspark {pyspark}; "
-        f"executors run Spark {spark}'s pyspark against the locked pandas/pyarrow: "
-        "use a base image of the locked Spark version or lock the base's"
+        f"executors would run Spark {spark}'s pyspark against the locked pandas/pyarrow"
+    )
+
+
+def _check_spark(
+    options: ImageOptions, base: str, env: dict[str, str], pyspark: str | None, reporter: Reporter
+) -> None:
+    if "SPARK_HOME" not in env:
+        return
+    spark = _spark_version(env, base)
+    if spark is None:
+        if pyspark is not None:
+            reporter.warn(
+                f"cannot tell which Spark {base} carries (no SPARK_VERSION, no version tag): "
+                f"make sure it is Spark {'.'.join(pyspark.split('.')[:2])}, like the lock"
+            )
+        return
+    problem = spark_mismatch(spark, pyspark)
+    if problem is None:
+        return
+    if options.allow_spark_mismatch:
+        reporter.warn(problem)
+        return
+    assert pyspark is not None
+    raise ImageError(
+        problem,
+        f"use a Spark {'.'.join(pyspark.split('.')[:2])} base image "
+        f"({DEFAULT_BASE_REPOSITORY}:{pyspark}), or pass --allow-spark-mismatch",
     )
 
 
@@ -379,16 +428,15 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
     variant = ws.get(options.variant)
     dockerfile = _dockerfile(options, ws.root)
     builder = find_builder(options.builder)
-    reporter.step(f"checking base image {options.base} with {builder.name}")
-    config = inspect_base(builder, options.base)
-    oci_platform = _check_arch(config, options.base, options.platform)
+    pyspark = locked_pyspark(options, variant)
+    base = options.base or default_base(variant.name, pyspark)
+    reporter.step(f"checking base image {base} with {builder.name}")
+    config = inspect_base(builder, base)
+    oci_platform = _check_arch(config, base, options.platform)
     env = base_env(config)
+    _check_spark(options, base, env, pyspark, reporter)
     prepared = prepare_archive(options, variant, "SPARK_HOME" in env, reporter)
-    if "SPARK_HOME" in env:
-        warning = spark_mismatch(_spark_version(env, options.base), prepared.manifest)
-        if warning:
-            reporter.warn(warning)
-    args = build_args(options, variant.name, prepared)
+    args = build_args(options, variant.name, prepared, base)
     tag = options.tag or f"{DEFAULT_REPOSITORY}:{variant.name}"
     scratch = ws.root / ".bundler" / "image"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -405,7 +453,7 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
             iidfile=iidfile,
             oci_platform=oci_platform,
         )
-        reporter.step(f"building {tag} from {options.base} with {builder.name}")
+        reporter.step(f"building {tag} from {base} with {builder.name}")
         try:
             run(
                 cmd,
@@ -430,7 +478,7 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
         tag=tag,
         image_id=image_id,
         builder=builder.name,
-        base=options.base,
+        base=base,
         variant=variant.name,
         archive=prepared.path,
         archive_sha256=args["ARCHIVE_SHA256"],

@@ -9,6 +9,7 @@ leaves every lock as it was.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from bundler.events import NullReporter, Reporter
 from bundler.lockfile import (
     LockedPackage,
     LockState,
+    PackageChange,
     depends_to_dict,
     lock_state,
+    package_changes,
     render_lock,
     write_atomic,
 )
@@ -66,6 +69,7 @@ class LockResult:
     packages: list[LockedPackage]
     skipped_pip: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    changes: list[PackageChange] = field(default_factory=list)  # against the previous lock
 
     def summary(self) -> str:
         conda = sum(p.manager == "conda" for p in self.packages)
@@ -85,6 +89,7 @@ class LockResult:
             ],
             "skipped_pip": self.skipped_pip,
             "warnings": self.warnings,
+            "changes": [dataclasses.asdict(c) for c in self.changes],
         }
 
 
@@ -330,6 +335,7 @@ def lock_variants(
             result.variant, result.packages, options.allow_unsupported, reporter
         )
     for result in results.values():
+        result.changes = package_changes(result.path, result.packages)
         write_atomic(result.path, render_lock(result.variant, result.packages))
         reporter.step(f"wrote {result.path}")
     return list(results.values())

@@ -180,3 +180,41 @@ def require_fresh(variant: Variant) -> None:
             "(environment files changed since it was written)",
             f"run 'bundler lock {variant.name}' and commit the new lock",
         )
+
+
+@dataclass(frozen=True)
+class PackageChange:
+    """One package whose locked version moved; ``old`` or ``new`` is None when added/removed."""
+
+    platform: str
+    name: str
+    manager: str
+    old: str | None
+    new: str | None
+
+    def describe(self) -> str:
+        return f"{self.name} {self.old or '(new)'} -> {self.new or '(removed)'}"
+
+
+def _versions(entries: Any) -> dict[tuple[str, str, str], str]:
+    out: dict[tuple[str, str, str], str] = {}
+    for e in entries if isinstance(entries, list) else ():
+        if isinstance(e, dict) and {"platform", "name", "version"} <= e.keys():
+            key = (str(e["platform"]), str(e["name"]), str(e.get("manager", "conda")))
+            out[key] = str(e["version"])
+    return out
+
+
+def package_changes(path: Path, packages: list[LockedPackage]) -> list[PackageChange]:
+    """What moved between the lock at ``path`` (if any, readable) and ``packages``."""
+    try:
+        before = _versions(load_lock_data(path)["package"]) if path.is_file() else {}
+    except LockStateError:
+        before = {}
+    after = {(p.platform, p.name, p.manager): p.version for p in packages}
+    return [
+        PackageChange(platform, name, manager, before.get(key), after.get(key))
+        for key in sorted(before.keys() | after.keys())
+        for platform, name, manager in (key,)
+        if before.get(key) != after.get(key)
+    ]

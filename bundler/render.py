@@ -87,3 +87,17 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"
+
+
+def changes_markdown(results: list[Any]) -> str:
+    """A Markdown report of what a re-lock changed (for a pull request body)."""
+    rows = [
+        f"| {r.variant.name} | {c.platform} | {c.name} ({c.manager}) | {c.old or '—'} "
+        f"| {c.new or '—'} |"
+        for r in results
+        for c in r.changes
+    ]
+    if not rows:
+        return "No locked version changed.\n"
+    head = ["| variant | platform | package | old | new |", "|---|---|---|---|---|"]
+    return "\n".join(head + rows) + "\n"

@@ -11,8 +11,9 @@ What each cluster manager needs (Spark's "Python Package Management" and
 - ``--archives`` becomes ``spark.archives`` for local, standalone and Kubernetes,
   ``spark.yarn.dist.archives`` for YARN.  Executors unpack it into their working
   directory under the ``#alias``, so ``./env/bin/python`` resolves there.
-- Client mode: the driver runs here, so ``spark.pyspark.driver.python`` is this
-  interpreter and must share the archive's Python minor version.
+- Client mode: the driver runs where spark-submit runs, so ``spark.pyspark.driver.python``
+  names the user's interpreter there (``python3`` on PATH unless told otherwise), which
+  must share the archive's Python minor version.
 - Cluster mode: the driver runs beside the executors and uses the archive too
   (YARN localises archives for the application master; Kubernetes unpacks them in
   the driver's working directory since SPARK-33748).  The driver Python is never
@@ -27,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
-import shlex
+import re
 import shutil
 import sys
 import tempfile
@@ -113,6 +114,9 @@ class SparkConfOptions:
     driver_python: str | None = None
     platform: str | None = None
     workspace: Path = Path(".")
+    gpus_per_executor: int | None = None  # CUDA variants: default 1; 0 turns GPUs off
+    executor_cores: int | None = None
+    gpu_discovery_script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,10 +179,41 @@ class SparkSubmitPlan:
 
             return json.dumps(self.to_dict(), indent=2)
         if fmt is OutputFormat.DEFAULTS:
-            return "\n".join(f"{k} {v}" for k, v in self.defaults())
-        return " \\\n".join(
-            " ".join(shlex.quote(t) for t in line) for line in self.argument_lines()
-        )
+            return "\n".join(_properties_line(k, v) for k, v in self.defaults())
+        return render_words(self.submit_args())
+
+
+#: Characters that bash changes in the unquoted output of ``$(...)``: it splits on
+#: whitespace and expands ``*`` and ``?`` against the files of the current directory.
+#: ``[`` is left alone: ``local-cluster[2,1,1024]`` needs it, and it only expands when
+#: a file of exactly that pattern's shape exists.
+_UNSAFE_IN_WORD = re.compile(r"[\s*?]")
+
+
+def render_words(words: list[str]) -> str:
+    """spark-submit arguments as one line for ``spark-submit $(bundler spark-conf ...)``.
+
+    The output is not quoted: bash never removes quotes from a command substitution,
+    it only splits it on whitespace.  A word that would not survive that is refused.
+    """
+    for word in words:
+        if _UNSAFE_IN_WORD.search(word):
+            raise SparkConfError(
+                f"{word!r} holds whitespace, '*' or '?', which bash would split or expand "
+                "inside $(...)",
+                "use --format defaults > FILE and spark-submit --properties-file FILE",
+            )
+    return " ".join(words)
+
+
+def _properties_line(key: str, value: str) -> str:
+    """One ``spark-defaults.conf`` line, escaped the way java.util.Properties reads it."""
+    if "\n" in value or "\r" in value:
+        raise SparkConfError(f"{key}: a value with a line break cannot be a Spark property")
+    escaped = value.replace("\\", "\\\\")
+    if escaped[:1].isspace():
+        escaped = "\\" + escaped
+    return f"{key} {escaped}"
 
 
 def _split_archive(uri: str) -> tuple[str, str]:
@@ -218,15 +253,19 @@ def plan_spark_conf(
     options: SparkConfOptions,
     *,
     driver_python: str,
-    driver_version: tuple[int, int],
+    driver_version: tuple[int, int] | None,
     locked_python: str | None,
     lock_note: str | None = None,
+    cuda: str | None = None,
 ) -> SparkSubmitPlan:
     """Decide the spark-submit settings; pure (reads nothing, runs nothing).
 
     ``locked_python`` is the variant's locked Python version (None when the lock
-    is missing or has none; ``lock_note`` then says why, as a warning).
+    is missing or has none; ``lock_note`` then says why, as a warning).  ``cuda`` is
+    the variant's CUDA version: a CUDA variant gets Spark's GPU scheduling settings.
     """
+    from bundler.sparkgpu import GpuRequest, plan_gpu
+
     manager = cluster_manager(options.master)
     mode = options.deploy_mode
     if mode not in ("client", "cluster"):
@@ -289,6 +328,15 @@ def plan_spark_conf(
                 "YARN, local-cluster); on YARN the defaults key is spark.yarn.dist.archives"
             )
 
+    gpu_conf, gpu_warnings = plan_gpu(
+        manager,
+        options.variant,
+        cuda,
+        GpuRequest(options.gpus_per_executor, options.executor_cores, options.gpu_discovery_script),
+    )
+    conf.extend(gpu_conf)
+    warnings.extend(gpu_warnings)
+
     if options.upload_path is not None:
         if manager in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
             conf.append(("spark.kubernetes.file.upload.path", options.upload_path))
@@ -306,9 +354,19 @@ def plan_spark_conf(
 
     if lock_note is not None:
         warnings.append(lock_note)
+    elif locked_python is not None and not cluster and driver_version is None:
+        warnings.append(
+            f"driver Python {driver_python} not found on PATH: cannot check that its minor "
+            f"version matches the {locked_python} of variant {options.variant} "
+            "(pass --driver-python)"
+        )
     elif locked_python is not None and not cluster:
         locked_minor = _minor(locked_python)
-        if locked_minor is not None and locked_minor != driver_version:
+        if (
+            locked_minor is not None
+            and driver_version is not None
+            and locked_minor != driver_version
+        ):
             have = f"{driver_version[0]}.{driver_version[1]}"
             want = f"{locked_minor[0]}.{locked_minor[1]}"
             warnings.append(
@@ -338,12 +396,30 @@ def _minor(version: str) -> tuple[int, int] | None:
         return None
 
 
-def _driver_version(python: str, reporter: Reporter) -> tuple[int, int]:
+def _driver(options: SparkConfOptions, reporter: Reporter) -> tuple[str, tuple[int, int] | None]:
+    """The client-mode driver interpreter as spark-submit will run it, and its version.
+
+    Spark starts the driver of ``spark-submit app.py`` with ``spark.pyspark.driver.python``
+    when set, else with ``spark.pyspark.python`` (the archive's, which does not exist on
+    this side), so client mode always names it: ``--driver-python``, else the user's
+    ``PYSPARK_DRIVER_PYTHON``, else ``python3`` as found on PATH when spark-submit runs.
+    Never bundler's own interpreter, which may live in a venv without pyspark.
+    """
+    if options.deploy_mode == "cluster":
+        return "", None
+    python = options.driver_python or os.environ.get("PYSPARK_DRIVER_PYTHON") or "python3"
+    found = shutil.which(python)
+    if found is None:
+        return python, None  # plan_spark_conf says that it could not check
+    return python, _driver_version(found, python, reporter)
+
+
+def _driver_version(path: str, python: str, reporter: Reporter) -> tuple[int, int]:
     from bundler import proc
 
     out = proc.run(
-        [python, "-c", "import sys; print(*sys.version_info[:2])"],
-        what=f"asking {python} for its version",
+        [path, "-c", "import sys; print(*sys.version_info[:2])"],
+        what=f"asking the driver Python ({python}) for its version",
         hint="pass an existing Python interpreter as --driver-python",
         reporter=reporter,
     )
@@ -385,17 +461,14 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
         if locked_python is None:
             lock_note = f"{rel} has no python package for {platform}"
 
-    driver_python = options.driver_python or sys.executable
-    if options.driver_python is None:
-        driver_version = (sys.version_info.major, sys.version_info.minor)
-    else:
-        driver_version = _driver_version(driver_python, reporter)
+    driver_python, driver_version = _driver(options, reporter)
     return plan_spark_conf(
         options,
         driver_python=driver_python,
         driver_version=driver_version,
         locked_python=locked_python,
         lock_note=lock_note,
+        cuda=variant.cuda,
     )
 
 

@@ -13,6 +13,7 @@ from tests.support.fixtures import (  # noqa: F401
     locked_workspace,
     packed_archive,
 )
+from tests.support.sparkenv import spark_env  # noqa: F401
 
 _EXIT_STATUS: list[int] = []
 

@@ -122,7 +122,8 @@ def _stages(text: str) -> list[list[tuple[str, str]]]:
 
 def test_dockerfile_final_stage_is_the_base_plus_one_layer() -> None:
     preamble, unpack, final = _stages(DOCKERFILE.read_text())
-    assert preamble == [("ARG", "BASE_IMAGE=localhost/spark-k8s:3.5.7-hadoop3.4.2")]
+    # No default base: `bundler image` passes the Spark image of the locked pyspark.
+    assert preamble == [("ARG", "BASE_IMAGE")]
     assert unpack[0] == ("FROM", "${BASE_IMAGE} AS unpack")
     assert final[0] == ("FROM", "${BASE_IMAGE}")
     # Only one instruction of the final stage writes files: the environment's COPY.
@@ -156,7 +157,7 @@ def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
         slim=slim.SlimPlan(),
         env_size=1,
     )
-    args = im.build_args(im.ImageOptions(variant="app"), "app", prepared)
+    args = im.build_args(im.ImageOptions(variant="app"), "app", prepared, "b:1")
     assert set(args) == declared
     assert args["VARIANT"] == "app"
     assert args["ARCHIVE"] == "app-linux-64.tar.gz"
@@ -173,7 +174,7 @@ def test_build_args_drop_imports_of_left_out_pyspark(tmp_path: Path) -> None:
         slim=slim.SlimPlan(dropped_modules=("pyspark",)),
         env_size=1,
     )
-    args = im.build_args(im.ImageOptions(variant="x", compile=False), "x", prepared)
+    args = im.build_args(im.ImageOptions(variant="x", compile=False), "x", prepared, "b:1")
     assert args["IMPORTS"] == "pandas"
     assert args["PYSPARK"] == "base"
     assert args["COMPILE"] == "0"
@@ -339,16 +340,76 @@ def test_base_of_another_architecture_is_refused() -> None:
         im._check_arch({"Architecture": "arm64"}, "b", "linux-64")
 
 
-def test_spark_version_mismatch_warns() -> None:
-    manifest = {"packages": [{"name": "pyspark", "version": "4.3.0"}]}
+def test_spark_version_of_a_base_and_the_mismatch_rule() -> None:
     assert im._spark_version({}, "localhost/spark-k8s:3.5.7-hadoop3.4.2") == "3.5.7"
     assert im._spark_version({"SPARK_VERSION": "4.1.0"}, "spark:latest") == "4.1.0"
     assert im._spark_version({}, "eclipse-temurin:17-jre") is None
-    warning = im.spark_mismatch("3.5.7", manifest)
+    warning = im.spark_mismatch("3.5.7", "4.3.0")
     assert warning is not None and "Spark 3.5.7" in warning and "pyspark 4.3.0" in warning
-    assert im.spark_mismatch("4.3.1", manifest) is None
-    assert im.spark_mismatch(None, manifest) is None
-    assert im.spark_mismatch("3.5.7", {"packages": []}) is None
+    assert im.spark_mismatch("4.3.1", "4.3.0") is None
+    assert im.spark_mismatch(None, "4.3.0") is None
+    assert im.spark_mismatch("3.5.7", None) is None
+
+
+def test_default_base_is_the_locked_spark() -> None:
+    assert im.default_base("base", "4.3.0") == "apache/spark:4.3.0"
+    with pytest.raises(im.ImageError) as info:
+        im.default_base("app", None)
+    assert "variant app locks no pyspark" in info.value.one_line()
+    assert "--base IMAGE" in info.value.one_line()
+
+
+def _spark_base_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark: str) -> Path:
+    """A fake buildah whose base image has SPARK_HOME and SPARK_VERSION=spark; logs calls."""
+    log = tmp_path / "calls"
+    config = json.dumps(
+        {
+            "Architecture": "amd64",
+            "Docker": {"config": {"Env": ["SPARK_HOME=/opt/spark", f"SPARK_VERSION={spark}"]}},
+        }
+    )
+    _fake_builder(
+        tmp_path / "bin",
+        "buildah",
+        f'echo "$@" >> {log}\ncase "$1" in inspect) cat <<\'EOF\'\n{config}\nEOF\n;; '
+        "*) exit 3;; esac\n",
+    )
+    _only_path(monkeypatch, tmp_path / "bin")
+    return log
+
+
+def _locked_with_pyspark(root: Path, version: str) -> Path:
+    ws = _small_workspace(root)
+    from bundler.variants import load_workspace
+
+    variant = load_workspace(ws).get("app")
+    variant.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    variant.lock_path.write_text(
+        "version: 1\nmetadata: {}\npackage:\n"
+        f"- {{name: pyspark, version: {version}, manager: conda, platform: linux-64}}\n"
+    )
+    return ws
+
+
+def test_a_base_of_another_spark_minor_is_refused_before_packing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = _locked_with_pyspark(tmp_path / "ws", "4.3.0")
+    log = _spark_base_builder(tmp_path, monkeypatch, "3.5.7")
+    proc = run_cli("image", "app", "--base", "spark:old", "--builder", "buildah", cwd=ws)
+    assert proc.returncode == 2, proc.stderr
+    line = error_line(proc)
+    assert "Spark 3.5.7" in line and "pyspark 4.3.0" in line
+    assert "apache/spark:4.3.0" in line and "--allow-spark-mismatch" in line
+    assert [c.split()[0] for c in log.read_text().splitlines()] == ["inspect"]
+    assert not (ws / "dist").exists()  # refused before anything was packed
+
+
+def test_default_base_comes_from_the_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = _locked_with_pyspark(tmp_path / "ws", "4.3.0")
+    log = _spark_base_builder(tmp_path, monkeypatch, "4.3.0")
+    run_cli("image", "app", "--builder", "buildah", cwd=ws)
+    assert log.read_text().splitlines()[0].endswith("apache/spark:4.3.0")
 
 
 # ---------------------------------------------------------------- slimming
@@ -477,20 +538,11 @@ def _inspect(name: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def spark_base_image() -> Iterator[str]:
     """A base image in a private vfs store; the store's settings stay set for the session."""
-    if shutil.which("buildah") is None or os.geteuid() != 0:
-        if os.environ.get("BUNDLER_SKIP_IMAGE_TESTS") == "1":
-            pytest.skip("BUNDLER_SKIP_IMAGE_TESTS=1 and buildah or root is missing")
-        pytest.fail(
-            "the image tests need buildah, run as root: run .ci/install-image-tools.sh "
-            "(or set BUNDLER_SKIP_IMAGE_TESTS=1 to skip them)",
-            pytrace=False,
-        )
-    store = cache_root() / "containers"
-    settings = baseimage.storage_env(store)
+    name, settings = baseimage.require_base_image(cache_root())
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     try:
-        yield baseimage.ensure_base_image(store)
+        yield name
     finally:
         for key, value in saved.items():
             if value is None:

@@ -18,15 +18,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from bundler.cli import build_app
 from bundler.pyfiles import zip_site_packages
 from tests.support.pip import pip_target
 
@@ -58,31 +55,6 @@ rows = spark.sparkContext.parallelize(range(8), 8).map(probe).collect()
 print("BUNDLER-RESULT " + json.dumps(rows))
 spark.stop()
 """
-
-
-@pytest.fixture(scope="module")
-def spark_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """spark-submit from the pyspark package, with a SPARK_HOME whose work/ is ours.
-
-    The standalone workers of local-cluster write to $SPARK_HOME/work; a SPARK_HOME
-    of symlinks into the pyspark package keeps that inside the test's directory.
-    """
-    if shutil.which("java") is None and "JAVA_HOME" not in os.environ:
-        pytest.fail("no Java runtime: the Spark tests need Java 17 (java on PATH or JAVA_HOME)")
-    import pyspark
-
-    package = Path(pyspark.__file__).parent
-    root = tmp_path_factory.mktemp("spark")
-    home = root / "spark-home"
-    home.mkdir()
-    for entry in package.iterdir():
-        if entry.name not in ("work", "__pycache__"):
-            (home / entry.name).symlink_to(entry)
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
-    for var in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "PYTHONPATH"):
-        env.pop(var, None)
-    yield SimpleNamespace(submit=home / "bin" / "spark-submit", env=env, work=home / "work")
-    shutil.rmtree(home / "work", ignore_errors=True)
 
 
 def submit(
@@ -181,23 +153,21 @@ def test_spark_conf_output_runs_on_executors(
     tmp_path: Path,
 ) -> None:
     archive, modules = env_archive
-    result = CliRunner().invoke(
-        build_app(),
-        [
-            "spark-conf",
-            "app",
-            "--archive",
-            str(archive),
-            "--master",
-            MASTER,
-            "-w",
-            str(locked_workspace),
-        ],
+    # The words bash hands to spark-submit for `spark-submit $(bundler spark-conf ...)`.
+    spark_conf = (
+        f"bundler spark-conf app --archive {archive} --master '{MASTER}' -w {locked_workspace}"
     )
-    assert result.exit_code == 0, result.output
-    assert "warning" not in result.stderr  # the lock's Python is this driver's
-    args = shlex.split(result.stdout.replace("\\\n", " "))
-    assert "--archives" in args
+    proc = subprocess.run(
+        ["bash", "-c", f"out=$({spark_conf}) || exit $?; printf '%s\\0' $out"],
+        env=spark_env.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr  # the lock's Python is this driver's
+    args = proc.stdout.split("\0")[:-1]
+    assert "--archives" in args and "spark.pyspark.driver.python=python3" in args
 
     rows = submit(spark_env, tmp_path, args, modules)
     assert len(rows) == 8

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import shlex
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -86,6 +88,20 @@ def keys(p: SparkSubmitPlan) -> set[str]:
 
 
 REMOTE = "s3a://bucket/envs/base-linux-64.tar.gz"
+#: The client-mode driver Python by default: ``python3`` as spark-submit finds it on PATH.
+DRIVER = "python3"
+
+
+@pytest.fixture(autouse=True)
+def driver_on_path(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> Path:
+    """PATH starts with a directory whose ``python3`` is this interpreter."""
+    bin_dir = tmp_path_factory.mktemp("driver-bin")
+    (bin_dir / "python3").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("PYSPARK_DRIVER_PYTHON", raising=False)
+    return bin_dir
+
+
 PY_ENV = "./env/bin/python"
 
 
@@ -99,7 +115,7 @@ def test_local_cluster(workspace: Path) -> None:
     assert p.archive == f"{archive}#env"
     assert p.archive_key == "spark.archives"
     assert conf["spark.pyspark.python"] == PY_ENV
-    assert conf["spark.pyspark.driver.python"] == sys.executable
+    assert conf["spark.pyspark.driver.python"] == DRIVER
     args = p.submit_args()
     assert args[:4] == ["--master", "local-cluster[2,1,1024]", "--deploy-mode", "client"]
     assert args[args.index("--archives") + 1] == f"{archive}#env"
@@ -120,7 +136,7 @@ def test_standalone_client(workspace: Path) -> None:
     conf = p.conf_dict()
     assert ("spark.archives", f"{REMOTE}#env") in p.defaults()
     assert conf["spark.pyspark.python"] == PY_ENV
-    assert conf["spark.pyspark.driver.python"] == sys.executable
+    assert conf["spark.pyspark.driver.python"] == DRIVER
     assert not any(k.startswith(("spark.yarn.", "spark.kubernetes.")) for k in keys(p))
 
 
@@ -137,7 +153,7 @@ def test_yarn_client(workspace: Path) -> None:
     assert ("spark.yarn.dist.archives", f"{REMOTE}#env") in p.defaults()
     assert "spark.archives" not in keys(p)
     assert conf["spark.pyspark.python"] == PY_ENV
-    assert conf["spark.pyspark.driver.python"] == sys.executable
+    assert conf["spark.pyspark.driver.python"] == DRIVER
     assert "spark.yarn.appMasterEnv.PYSPARK_PYTHON" not in conf
 
 
@@ -200,7 +216,7 @@ def test_kubernetes_local_archive_in_client_mode_is_served_by_the_driver(workspa
         master="k8s://https://k8s:6443",
     )
     assert "spark.kubernetes.file.upload.path" not in p.conf_dict()
-    assert p.conf_dict()["spark.pyspark.driver.python"] == sys.executable
+    assert p.conf_dict()["spark.pyspark.driver.python"] == DRIVER
 
 
 @pytest.mark.parametrize("mode", ["client", "cluster"])
@@ -222,7 +238,7 @@ def test_kubernetes_image(workspace: Path, mode: str) -> None:
         assert "spark.pyspark.driver.python" not in conf
         assert p.env == ()
     else:
-        assert conf["spark.pyspark.driver.python"] == sys.executable
+        assert conf["spark.pyspark.driver.python"] == DRIVER
 
 
 def test_image_needs_kubernetes(workspace: Path) -> None:
@@ -296,27 +312,105 @@ def run(cli, *args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-def test_args_format_is_shell_parsable(cli, workspace: Path) -> None:
+def bash_words(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``printf '%s\\0' $(bundler spark-conf ...)``: the words bash hands to spark-submit."""
+    cmd = " ".join([f"{sys.executable} -m bundler spark-conf", *args])
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; out=$({cmd}) || exit $?; printf '%s\\0' $out"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_args_format_survives_bash_word_splitting(workspace: Path) -> None:
     archive = workspace / "dist" / "base-linux-64.tar.gz"
+    proc = bash_words(workspace, f"base --archive {archive} --master 'local-cluster[2,1,1024]'")
+    assert proc.returncode == 0, proc.stderr
+    argv = proc.stdout.split("\0")[:-1]
+    expected = plan(workspace, archive=str(archive), master="local-cluster[2,1,1024]")
+    assert argv == expected.submit_args()
+    assert "local-cluster[2,1,1024]" in argv and "\\" not in argv
+
+
+def test_args_format_is_one_unquoted_line(cli, workspace: Path) -> None:
+    result = run(
+        cli, "spark-conf", "base", "--archive", REMOTE, "--master", "yarn", "-w", str(workspace)
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1
+    assert not set("'\"\\") & set(result.stdout)
+    assert result.stdout.split() == plan(workspace, archive=REMOTE, master="yarn").submit_args()
+
+
+def test_a_value_that_bash_would_split_is_refused_with_a_pointer(workspace: Path) -> None:
+    spaced = workspace / "my envs"
+    spaced.mkdir()
+    archive = spaced / "base-linux-64.tar.gz"
+    archive.write_bytes(b"x")
+    proc = bash_words(workspace, f"base --archive '{archive}' --master yarn")
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert "my envs" in line and "--format defaults" in line and "--properties-file" in line
+
+
+def test_defaults_format_keeps_spaces_and_escapes_backslashes(cli, workspace: Path) -> None:
+    spaced = workspace / "my envs"
+    spaced.mkdir()
+    (spaced / "e.tar.gz").write_bytes(b"x")
     result = run(
         cli,
         "spark-conf",
         "base",
         "--archive",
-        str(archive),
+        str(spaced / "e.tar.gz"),
         "--master",
-        "local-cluster[2,1,1024]",
-        "--workspace",
+        "spark://m:7077",
+        "--driver-python",
+        sys.executable,
+        "--format",
+        "defaults",
+        "-w",
         str(workspace),
     )
     assert result.exit_code == 0, result.output
-    lines = result.stdout.rstrip("\n").split("\n")
-    assert all(line.endswith(" \\") for line in lines[:-1])
-    assert not lines[-1].endswith("\\")
-    argv = shlex.split(result.stdout.replace("\\\n", " "))
-    expected = plan(workspace, archive=str(archive), master="local-cluster[2,1,1024]")
-    assert argv == expected.submit_args()
-    assert "'local-cluster[2,1,1024]'" in result.stdout  # quoted for the shell
+    assert f"spark.archives {spaced}/e.tar.gz#env\n" in result.stdout
+    plan_ = plan(workspace, archive=REMOTE, master="yarn")
+    odd = dataclasses.replace(plan_, conf=(("spark.x", "a\\b"), ("spark.y", " lead")))
+    lines = odd.render(OutputFormat.DEFAULTS).splitlines()
+    assert "spark.x a\\\\b" in lines and "spark.y \\ lead" in lines
+
+
+# --- the client-mode driver's Python ---------------------------------------------------
+
+
+def test_driver_is_python3_on_path_and_its_version_is_checked(
+    workspace: Path, driver_on_path: Path
+) -> None:
+    fake = driver_on_path / "python3"
+    fake.unlink()
+    fake.write_text(f"#!/bin/sh\necho 3 {int(HERE.split('.')[1]) + 1}\n")
+    fake.chmod(0o755)
+    p = plan(workspace, archive=REMOTE, master="yarn")
+    assert p.conf_dict()["spark.pyspark.driver.python"] == "python3"
+    (warning,) = p.warnings
+    assert "(python3) runs Python 3." in warning and f"Python {HERE}" in warning
+
+
+def test_driver_follows_pyspark_driver_python(workspace: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+    p = plan(workspace, archive=REMOTE, master="yarn")
+    assert p.conf_dict()["spark.pyspark.driver.python"] == sys.executable
+    assert p.warnings == ()
+
+
+def test_driver_not_on_path_is_a_warning_not_a_guess(workspace: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(workspace))
+    p = plan(workspace, archive=REMOTE, master="yarn")
+    assert p.conf_dict()["spark.pyspark.driver.python"] == "python3"
+    assert any("python3 not found on PATH" in w for w in p.warnings)
 
 
 def test_defaults_format(cli, workspace: Path) -> None:

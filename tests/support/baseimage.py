@@ -214,3 +214,33 @@ def image_config(name: str) -> dict[str, object]:
     out = run(["buildah", "inspect", "--type", "image", name], what=f"inspect {name}").stdout
     data: dict[str, object] = json.loads(out)
     return data
+
+
+def require_base_image(cache: Path) -> tuple[str, dict[str, str]]:
+    """(the base image, the storage settings that find it) for a test that builds images.
+
+    Fails the test when buildah or root is missing, unless BUNDLER_SKIP_IMAGE_TESTS=1
+    says to leave the image tests out on purpose.
+    """
+    import pytest
+
+    if shutil.which("buildah") is None or os.geteuid() != 0:
+        if os.environ.get("BUNDLER_SKIP_IMAGE_TESTS") == "1":
+            pytest.skip("BUNDLER_SKIP_IMAGE_TESTS=1 and buildah or root is missing")
+        pytest.fail(
+            "the image tests need buildah, run as root: run .ci/install-image-tools.sh "
+            "(or set BUNDLER_SKIP_IMAGE_TESTS=1 to skip them)",
+            pytrace=False,
+        )
+    store = cache / "containers"
+    settings = storage_env(store)
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    try:
+        return ensure_base_image(store), settings
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
