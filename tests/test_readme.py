@@ -324,7 +324,13 @@ def _yarn_cluster(sb: SimpleNamespace, command: str) -> None:
     assert rest == ["app.py"]
 
 
-@case(Case("Kubernetes, remote archive", r"--archive s3a://.*--master k8s://", how="record"))
+@case(
+    Case(
+        "Kubernetes, remote archive",
+        r"^(?!.*--executor-cores).*--archive s3a://.*--master k8s://",
+        how="record",
+    )
+)
 def _k8s_remote(sb: SimpleNamespace, command: str) -> None:
     options, conf, rest = recorded(sb, command)
     assert options["--master"].startswith("k8s://https://")
@@ -347,6 +353,31 @@ def _k8s_upload(sb: SimpleNamespace, command: str) -> None:
     archive = options["--archives"]
     assert archive == f"{sb.ws / 'dist' / 'app-linux-64.tar.gz'}#env", archive
     assert conf["spark.kubernetes.file.upload.path"] == "s3a://bucket/spark-uploads"
+    assert rest == ["app.py"]
+
+
+def _gpu_conf(conf: dict[str, str]) -> None:
+    assert conf["spark.executor.resource.gpu.amount"] == "1"
+    assert conf["spark.task.resource.gpu.amount"] == "0.25"
+    assert conf["spark.executor.cores"] == "4"
+    assert conf["spark.executor.resource.gpu.discoveryScript"].endswith("getGpusResources.sh")
+
+
+@case(Case("YARN GPU", r"--master yarn .*--executor-cores 4\) app\.py$", how="record"))
+def _yarn_gpu(sb: SimpleNamespace, command: str) -> None:
+    options, conf, rest = recorded(sb, command)
+    assert options["--archives"] == "hdfs:///envs/gpuapp-linux-64.tar.gz#env"
+    _gpu_conf(conf)
+    assert "spark.executor.resource.gpu.vendor" not in conf
+    assert rest == ["app.py"]
+
+
+@case(Case("Kubernetes GPU", r"--master k8s://.*--executor-cores 4\)", how="record"))
+def _k8s_gpu(sb: SimpleNamespace, command: str) -> None:
+    options, conf, rest = recorded(sb, command)
+    assert options["--archives"] == "s3a://bucket/envs/gpuapp-linux-64.tar.gz#env"
+    _gpu_conf(conf)
+    assert conf["spark.executor.resource.gpu.vendor"] == "nvidia.com"
     assert rest == ["app.py"]
 
 
