@@ -334,7 +334,8 @@ def test_attach_runs_one_sessions_udfs_from_the_archive(
     connect_url: str, packed_archive: tuple[Path, dict[str, Any]]
 ) -> None:
     from pyspark.sql import SparkSession
-    from pyspark.sql.functions import col, udf
+    from pyspark.sql.functions import udf
+    from pyspark.sql.types import StringType
 
     archive, manifest = packed_archive
     modules = [m for m in manifest["imports"] if m.split(".")[0] not in ("pyspark", "py4j")]
@@ -362,10 +363,9 @@ def test_attach_runs_one_sessions_udfs_from_the_archive(
             }
         )
 
-    probe_udf = udf(probe, "string", useArrow=False)
-
     def run(session: Any) -> list[dict[str, Any]]:
-        rows = session.range(4).repartition(2).select(probe_udf(col("id")).alias("p")).collect()
+        probe_udf = udf(probe, StringType(), useArrow=False)
+        rows = session.range(4).repartition(2).select(probe_udf("id").alias("p")).collect()
         return [json.loads(r.p) for r in rows]
 
     attached = SparkSession.builder.remote(connect_url).create()
