@@ -67,6 +67,21 @@ class ToolMissingError(BundlerError):
     """An external tool (an image builder, spark-submit) is not installed."""
 
 
+class AttachError(BundlerError):
+    """An archive cannot be attached to a Spark Connect session (bundler.spark.attach).
+
+    Raised in a notebook rather than through the CLI, so the text shown with the
+    exception carries the hint as well.
+    """
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class ClassicSessionError(AttachError):
+    """attach was given a classic SparkSession, which takes its archive from spark-submit."""
+
+
 class SubprocessError(BundlerError):
     """A command bundler ran failed; its output tail is in ``output``."""
 

@@ -546,3 +546,7 @@ def local_session(
         else:
             os.environ["PYSPARK_PYTHON"] = saved
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Spark Connect: bundler.spark.attach (kept in its own module).
+from bundler.connect import attach as attach  # noqa: E402

@@ -1,0 +1,214 @@
+"""One bundler archive for one Spark Connect session (``bundler.spark.attach``).
+
+Spark Connect has no spark-submit: the client streams the archive to the server as
+an artifact of its own session (``addArtifacts("/abs/env.tar.gz#env", archive=True)``),
+the server unpacks it into that session's artifact directory, and the session's
+runtime conf ``spark.sql.execution.pyspark.python`` = ``env/bin/python`` makes the
+session's Python UDF workers start from there.  Other sessions on the same server
+keep their own Python.
+
+This module imports neither pyspark nor the solver nor conda-pack at import time:
+a notebook that has only ``pyspark[connect]`` and bundler can use it.  It does not
+import ``bundler.spark`` either, which re-exports ``attach`` from here.
+"""
+
+from __future__ import annotations
+
+import stat
+import sys
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bundler.archive import manifest_path
+from bundler.errors import AttachError, ClassicSessionError
+
+__all__ = ["PYTHON_CONF", "Attached", "PythonMismatchWarning", "attach", "session_kind"]
+
+#: The session conf that names the Python of a Connect session's UDF workers.
+PYTHON_CONF = "spark.sql.execution.pyspark.python"
+#: Default directory name the archive is unpacked under; the same ``env`` as
+#: ``bundler.spark.ENV_ALIAS`` (not imported from there: spark.py imports this module).
+DEFAULT_NAME = "env"
+# What the server unpacks keeping bin/python executable (Spark's Utils.unpack): .tar
+# is unpacked by Java, which drops the exec bit, and any other suffix is not unpacked.
+_SUFFIXES = (".tar.gz", ".tgz", ".zip")
+
+
+class PythonMismatchWarning(UserWarning):
+    """The archive's Python minor version is not the client's."""
+
+
+@dataclass(frozen=True)
+class Attached:
+    """What ``attach`` did to the session."""
+
+    archive: Path  # the local archive that was uploaded
+    artifact: str  # the argument given to addArtifacts (URI#name)
+    name: str  # the directory it is unpacked under, in the session's artifact root
+    python: str  # the value set for spark.sql.execution.pyspark.python
+    variant: str | None  # from the archive's manifest
+    archive_python: str | None  # the archive's Python version, from its manifest
+    session_id: str | None  # the Connect session's id, when it has one
+
+
+def session_kind(session: object) -> Literal["connect", "classic", "other"]:
+    """Whether ``session`` is a Spark Connect or a classic SparkSession.
+
+    Decided from the class hierarchy without importing pyspark, so that subclasses
+    (Databricks' ``DatabricksSession`` extends the Connect one) count too.
+    """
+    for cls in type(session).__mro__:
+        if cls.__name__ != "SparkSession":
+            continue
+        module = cls.__module__
+        if module.startswith("pyspark.sql.connect."):
+            return "connect"
+        if module == "pyspark.sql.session" or module.startswith("pyspark.sql.classic."):
+            return "classic"
+    return "other"
+
+
+def _minor(version: str) -> tuple[int, int] | None:
+    parts = version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        return None
+
+
+def python_mismatch(
+    archive: Path, archive_python: str | None, client: tuple[int, int]
+) -> str | None:
+    """The warning to give when the archive's Python minor version is not ``client``."""
+    here = f"{client[0]}.{client[1]}"
+    if archive_python is None or _minor(archive_python) is None:
+        return (
+            f"{manifest_path(archive).name} records no Python version: cannot check that "
+            f"it matches this client's Python {here} (PySpark needs the same minor version)"
+        )
+    minor = _minor(archive_python)
+    if minor == client:
+        return None
+    assert minor is not None
+    want = f"{minor[0]}.{minor[1]}"
+    return (
+        f"{archive.name} holds Python {archive_python} but this client runs Python {here}; "
+        "PySpark needs the same minor version on the client and the UDF workers: "
+        f"use a Python {want} client, or pack a variant that locks Python {here}"
+    )
+
+
+def _check_name(name: str) -> None:
+    if not name or name in (".", "..") or any(c in name for c in "/\\#"):
+        raise AttachError(
+            f"name={name!r}: must be a plain directory name",
+            "use a name such as 'env'",
+        )
+
+
+def _check_archive(archive: Path) -> None:
+    lower = archive.name.lower()
+    if not archive.is_file():
+        raise AttachError(
+            f"{archive}: no such archive", "pack one with 'bundler pack VARIANT -o PATH.tar.gz'"
+        )
+    if lower.endswith(".tar"):
+        raise AttachError(
+            f"{archive}: Spark unpacks .tar with Java, which drops the exec bit of bin/python",
+            "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)",
+        )
+    if not lower.endswith(_SUFFIXES):
+        raise AttachError(
+            f"{archive}: unsupported archive suffix; Spark unpacks .tar.gz, .tgz and .zip",
+            "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)",
+        )
+    if "#" in str(archive):
+        raise AttachError(
+            f"{archive}: Spark Connect cannot upload a path that contains '#'",
+            "rename or move the archive and its manifest",
+        )
+    if lower.endswith(".zip"):
+        _check_zip_links(archive)
+
+
+def _check_zip_links(archive: Path) -> None:
+    """Spark unpacks .zip with Hadoop's unzip, which writes a symlink as a text file."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            links = [
+                info.filename
+                for info in zf.infolist()
+                if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+            ]
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise AttachError(f"{archive}: not a readable zip archive ({exc})") from None
+    if links:
+        raise AttachError(
+            f"{archive}: holds {len(links)} symlink(s) (e.g. {links[0]}), which Spark's unzip "
+            "writes as text files, so the session's Python would not start",
+            "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)",
+        )
+
+
+def attach(session: Any, archive: str | Path, *, name: str = DEFAULT_NAME) -> Attached:
+    """Make ``session``'s Python UDFs run from the bundler archive ``archive``.
+
+    ``session`` is a Spark Connect ``SparkSession`` (``SparkSession.builder.remote(...)``).
+    The archive must have been written by ``bundler pack`` (its manifest
+    ``<archive>.json`` beside it).  It is uploaded as an artifact of this session only,
+    unpacked by the server under ``name``, and ``spark.sql.execution.pyspark.python``
+    is set to ``<name>/bin/python`` for this session.  A ``PythonMismatchWarning`` is
+    given when the archive's Python minor version is not this client's.
+    """
+    kind = session_kind(session)
+    if kind == "classic":
+        raise ClassicSessionError(
+            "attach() is for Spark Connect sessions; a classic SparkSession gets its "
+            "archive from spark-submit",
+            f"spark-submit $(bundler spark-conf VARIANT --archive {archive}) app.py",
+        )
+    if kind == "other":
+        raise AttachError(
+            f"attach() needs a Spark Connect SparkSession, got {type(session).__name__}",
+            "create one with SparkSession.builder.remote('sc://HOST:PORT').getOrCreate()",
+        )
+    _check_name(name)
+    path = Path(archive).expanduser().resolve()
+    _check_archive(path)
+
+    from bundler.verify import read_manifest  # no solver, no conda-pack
+
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise AttachError(
+            f"{path}: not a bundler archive (no {manifest_path(path).name} beside it)",
+            "pack it with 'bundler pack', which writes the manifest next to the archive",
+        )
+    size = manifest.archive.get("size")
+    if isinstance(size, int) and size != path.stat().st_size:
+        raise AttachError(
+            f"{path} is {path.stat().st_size} bytes but {manifest.path.name} says {size}: "
+            "the manifest belongs to another archive",
+            f"run 'bundler verify {path}', or pack it again",
+        )
+    note = python_mismatch(path, manifest.python, sys.version_info[:2])
+    if note is not None:
+        warnings.warn(note, PythonMismatchWarning, stacklevel=2)
+
+    artifact = f"{path.as_uri()}#{name}"
+    python = f"{name}/bin/python"
+    session.addArtifacts(artifact, archive=True)
+    session.conf.set(PYTHON_CONF, python)
+    session_id = getattr(session, "session_id", None)
+    return Attached(
+        archive=path,
+        artifact=artifact,
+        name=name,
+        python=python,
+        variant=manifest.variant,
+        archive_python=manifest.python,
+        session_id=session_id if isinstance(session_id, str) else None,
+    )
