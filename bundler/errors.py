@@ -67,6 +67,14 @@ class ToolMissingError(BundlerError):
     """An external tool (an image builder, spark-submit) is not installed."""
 
 
+class SparkConfError(BundlerError):
+    """The asked-for Spark setup cannot work (wrong master, mode, archive or GPU numbers)."""
+
+
+class NativeDistributionError(BundlerError):
+    """A distribution with compiled code cannot go into a --py-files zip."""
+
+
 class AttachError(BundlerError):
     """An archive cannot be attached to a Spark Connect session (bundler.spark.attach).
 

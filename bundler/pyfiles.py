@@ -39,7 +39,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from bundler.atomic import atomic_write
-from bundler.errors import BundlerError
+from bundler.errors import BundlerError, NativeDistributionError
 from bundler.events import NullReporter, Reporter
 
 #: Distributions never put in the zip: Spark provides pyspark/py4j; installers are useless.
@@ -55,10 +55,6 @@ _BINARY_MAGIC = (
     b"\xce\xfa\xed\xfe",  # Mach-O 32-bit
     b"\xca\xfe\xba\xbe",  # Mach-O universal (also Java class files: checked by suffix below)
 )
-
-
-class NativeDistributionError(BundlerError):
-    """A distribution that cannot be imported from a zip."""
 
 
 @dataclass(frozen=True)

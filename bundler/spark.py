@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bundler.archive import safe_extract
-from bundler.errors import BundlerError
+from bundler.errors import SparkConfError
 from bundler.events import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -54,10 +54,6 @@ IMAGE_ENV_ROOT = "/opt/bundler/envs"
 # ".tar" is unpacked by Java and loses the exec bit, so bin/python would not run.
 _UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
 _LOCAL_SCHEMES = ("", "file")
-
-
-class SparkConfError(BundlerError):
-    """The asked-for Spark setup cannot work (wrong master, mode or archive)."""
 
 
 class ClusterManager(enum.Enum):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bundler.errors import BundlerError
+from bundler.errors import SparkConfError
 
 if TYPE_CHECKING:
     from bundler.spark import ClusterManager
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 #: example discovery script, which asks nvidia-smi for the GPUs' indices.
 SPARK_GPU_SCRIPT = "/opt/spark/examples/src/main/scripts/getGpusResources.sh"
 NVIDIA_VENDOR = "nvidia.com"
-
-
-class GpuConfError(BundlerError):
-    """The GPU settings asked for cannot work."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +62,9 @@ def plan_gpu(
     gpus = 1 if request.gpus_per_executor is None else request.gpus_per_executor
     cores = 1 if request.executor_cores is None else request.executor_cores
     if gpus < 0:
-        raise GpuConfError(f"--gpus-per-executor {gpus}: expected 0 or more")
+        raise SparkConfError(f"--gpus-per-executor {gpus}: expected 0 or more")
     if cores < 1:
-        raise GpuConfError(f"--executor-cores {cores}: expected 1 or more")
+        raise SparkConfError(f"--executor-cores {cores}: expected 1 or more")
     if gpus == 0:
         return [], []
     script = request.discovery_script or SPARK_GPU_SCRIPT

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from bundler.errors import SparkConfError
 from bundler.spark import ClusterManager, SparkConfOptions, plan_spark_conf
-from bundler.sparkgpu import SPARK_GPU_SCRIPT, GpuConfError
+from bundler.sparkgpu import SPARK_GPU_SCRIPT
 from tests.support.cli import run_cli
 
 K8S = "k8s://https://k8s:6443"
@@ -73,9 +74,9 @@ def test_local_cluster_workers_announce_gpus_and_standalone_is_told() -> None:
 
 def test_zero_gpus_turns_it_off_and_bad_numbers_are_refused() -> None:
     assert gpu_keys(plan(gpus_per_executor=0).conf_dict()) == set()
-    with pytest.raises(GpuConfError, match="--executor-cores 0"):
+    with pytest.raises(SparkConfError, match="--executor-cores 0"):
         plan(executor_cores=0)
-    with pytest.raises(GpuConfError, match="--gpus-per-executor -1"):
+    with pytest.raises(SparkConfError, match="--gpus-per-executor -1"):
         plan(gpus_per_executor=-1)
     assert ClusterManager.YARN.value == "yarn"
 
