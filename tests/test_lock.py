@@ -9,6 +9,7 @@ import pytest
 import rattler
 from conda_lock.lockfile import parse_conda_lock_file
 
+from tests.support.channel import SECOND_CHANNEL_SIX, SIX_VERSION, second_channel
 from tests.support.cli import error_line, run_cli
 from tests.support.fixtures import copy_workspace
 from tests.support.workspace import make_workspace, write
@@ -84,6 +85,37 @@ def test_lock_cli_writes_and_relocks(local_channel: Path, tmp_path: Path) -> Non
     assert (ws / "locks/app.conda-lock.yml").read_bytes() == first  # same inputs, same bytes
 
 
+def test_channel_order_across_overlays_follows_conda_lock(
+    local_channel: Path, tmp_path: Path
+) -> None:
+    """Three overlays, [main], [second, main], [main]: the second channel is searched first."""
+    main, second = local_channel.as_uri(), second_channel(tmp_path / "second").as_uri()
+    ws = tmp_path / "ws"
+    write(ws / "environments/variants.toml", '[variants.v]\nfiles = ["a.yml", "b.yml", "c.yml"]\n')
+    write(ws / "environments/a.yml", f"channels: [{main}]\ndependencies: [python 3.11.*, six]\n")
+    write(ws / "environments/b.yml", f"channels: [{second}, {main}]\ndependencies: []\n")
+    write(ws / "environments/c.yml", f"channels: [{main}]\ndependencies: [pip]\n")
+    (ws / "locks").mkdir()
+
+    def locked_six() -> tuple[str, str, list[str]]:
+        run_cli("lock", "v", cwd=ws, check=True)
+        lock = parse_conda_lock_file(ws / "locks/v.conda-lock.yml")
+        six = next(p for p in lock.package if p.name == "six")
+        return six.url, six.version, [c.url for c in lock.metadata.channels]
+
+    url, version, channels = locked_six()
+    assert channels == [second, main]
+    # Strict priority: the first channel that has six wins, though the other has a newer one.
+    assert url.startswith(second + "/noarch/") and version == SECOND_CHANNEL_SIX
+    # The other way round, [second], [main, second], [second]: main wins.
+    write(ws / "environments/b.yml", f"channels: [{main}, {second}]\ndependencies: []\n")
+    write(ws / "environments/a.yml", f"channels: [{second}]\ndependencies: [python 3.11.*, six]\n")
+    write(ws / "environments/c.yml", f"channels: [{second}]\ndependencies: [pip]\n")
+    url, version, channels = locked_six()
+    assert channels == [main, second]
+    assert url.startswith(main + "/noarch/") and version == SIX_VERSION
+
+
 # --- errors: one line, exit 2, nothing written ------------------------------------------
 
 
@@ -136,7 +168,10 @@ def test_unsatisfiable_pip_requirement(local_channel: Path, tmp_path: Path) -> N
 def test_unreachable_channel(local_channel: Path, tmp_path: Path) -> None:
     ws = make_workspace(tmp_path, local_channel)
     missing = (tmp_path / "no-such-mirror").as_uri()
-    write(ws / "environments/extra.yml", f"channels:\n  - {missing}\ndependencies: []\n")
+    write(
+        ws / "environments/extra.yml",
+        f"channels:\n  - {missing}\n  - {local_channel.as_uri()}\ndependencies: []\n",
+    )
     proc = run_cli("lock", "app", cwd=ws)
     assert proc.returncode == 2
     line = error_line(proc)
@@ -148,7 +183,8 @@ def test_named_channel_offline_is_named(local_channel: Path, tmp_path: Path) -> 
     ws = make_workspace(tmp_path, local_channel)
     write(
         ws / "environments/extra.yml",
-        "channels:\n  - https://conda.invalid/some-channel\ndependencies: []\n",
+        "channels:\n  - https://conda.invalid/some-channel\n"
+        f"  - {local_channel.as_uri()}\ndependencies: []\n",
     )
     proc = run_cli("lock", "app", cwd=ws)
     assert proc.returncode == 2

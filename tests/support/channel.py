@@ -40,6 +40,7 @@ from bundler.proc import run
 GLIBC_SONAMES = GLIBC_LIBRARIES | {"linux-vdso.so.1", "ld-linux-x86-64.so.2"}
 
 SIX_VERSION = "1.17.0"
+SECOND_CHANNEL_SIX = "1.16.0"
 BUILD_STRING = "h_bundlertest_0"
 NOARCH_BUILD_STRING = "pyh_bundlertest_0"
 ZSTD_LEVEL = 3
@@ -245,6 +246,25 @@ def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
         "noarch",
         ["python >=3.8"],
         {"share/bundler-test/pyspark-3.5.7-metadata-only": b"guard test fixture\n"},
+    )
+    index_channel(dest)
+    return dest
+
+
+def second_channel(dest: Path) -> Path:
+    """A small channel that also carries ``six`` (an older, metadata-only build).
+
+    Beside the main test channel, which package wins tells which channel the solver
+    searched first under strict priority.
+    """
+    (dest / "linux-64").mkdir(parents=True, exist_ok=True)
+    synthetic_package(
+        dest / "noarch",
+        "six",
+        SECOND_CHANNEL_SIX,
+        "noarch",
+        ["python"],
+        {"share/bundler-test/six-from-the-second-channel": b"channel priority fixture\n"},
     )
     index_channel(dest)
     return dest
