@@ -116,6 +116,44 @@ def test_channel_order_across_overlays_follows_conda_lock(
     assert url.startswith(main + "/noarch/") and version == SIX_VERSION
 
 
+def test_pip_markers_and_wheels_follow_each_target(local_channel: Path, tmp_path: Path) -> None:
+    """One variant for linux-64 and linux-aarch64: markers are the target's, not the host's."""
+    ws = tmp_path / "ws"
+    write(
+        ws / "environments/variants.toml",
+        '[variants.two]\nfiles = ["a.yml"]\nplatforms = ["linux-64", "linux-aarch64"]\n',
+    )
+    write(
+        ws / "environments/a.yml",
+        f"""\
+        channels: [{local_channel.as_uri()}]
+        dependencies:
+          - python 3.11.*
+          - pip
+          - pip:
+              - six; platform_machine == 'aarch64'
+              - markupsafe; python_version >= '3.11'
+              - tomli; python_version < '3.11'
+        """,
+    )
+    (ws / "locks").mkdir()
+    run_cli("lock", "two", cwd=ws, check=True)
+    lock = parse_conda_lock_file(ws / "locks/two.conda-lock.yml")
+    pip = {
+        plat: {p.name: p for p in lock.package if p.manager == "pip" and p.platform == plat}
+        for plat in ("linux-64", "linux-aarch64")
+    }
+    assert set(pip["linux-aarch64"]) == {"six", "markupsafe"}
+    assert set(pip["linux-64"]) == {"markupsafe"}
+    for plat, machine in (("linux-64", "x86_64"), ("linux-aarch64", "aarch64")):
+        wheel = pip[plat]["markupsafe"].url.rsplit("/", 1)[-1]
+        # A native wheel of the locked Python, for the target machine only.
+        assert "-cp311-cp311-" in wheel and wheel.endswith(f"_{machine}.whl"), wheel
+        assert "manylinux" in wheel and len(pip[plat]["markupsafe"].hash.sha256) == 64
+    conda = {(p.name, p.platform): p for p in lock.package if p.manager == "conda"}
+    assert "/linux-aarch64/python-" in conda[("python", "linux-aarch64")].url
+
+
 # --- errors: one line, exit 2, nothing written ------------------------------------------
 
 

@@ -8,6 +8,7 @@ No conda channel is reachable from CI, so the tests make one from what is here:
 - ``cudaprobe``: a tiny linux-64 package that needs ``__cuda >=12``; importing it
   initialises the CUDA driver.
 - ``pyspark`` 3.5.7: metadata only, for the PySpark compatibility guards.
+- ``python`` for linux-aarch64: metadata only, so that variants lock for that platform.
 
 The channel is cached under ``${BUNDLER_TEST_CACHE:-~/.cache/bundler-tests}`` and
 rebuilt only when the interpreter, the pinned wheels or this file change.
@@ -45,6 +46,8 @@ BUILD_STRING = "h_bundlertest_0"
 NOARCH_BUILD_STRING = "pyh_bundlertest_0"
 ZSTD_LEVEL = 3
 CACHE_ENV = "BUNDLER_TEST_CACHE"
+#: The subdirectories of the main test channel.
+SUBDIRS = ("linux-64", "linux-aarch64", "noarch")
 
 #: Parts of the standard library that the package leaves out (any depth).
 _STDLIB_SKIP_DIRS = frozenset(
@@ -217,7 +220,7 @@ device_count = _count.value
 
 
 def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
-    """Build the test channel in ``dest`` (``linux-64/``, ``noarch/``, both indexed)."""
+    """Build the test channel in ``dest`` (every one of ``SUBDIRS``, indexed)."""
     linux, noarch = dest / "linux-64", dest / "noarch"
     linux.mkdir(parents=True, exist_ok=True)
     noarch.mkdir(parents=True, exist_ok=True)
@@ -236,6 +239,16 @@ def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
             "share/cudaprobe/README": b"needs a CUDA 12 driver\n",
             f"lib/python{pyver}/site-packages/cudaprobe/__init__.py": CUDAPROBE_MODULE,
         },
+    )
+    # Metadata only: a linux-aarch64 python of the same version, so that a variant can be
+    # locked for linux-aarch64 (pip markers and wheels per platform); nothing installs it.
+    synthetic_package(
+        dest / "linux-aarch64",
+        "python",
+        ".".join(map(str, sys.version_info[:3])),
+        "linux-aarch64",
+        [],
+        {f"lib/python{pyver}/site-packages/README.txt": b"metadata-only test package\n"},
     )
     # Metadata only: an old pyspark version for the PySpark compatibility guards to
     # trip on (executors in the tests always use the driver's real pyspark).
@@ -284,8 +297,8 @@ def index_channel(channel: Path) -> None:
         "os._exit(0)\n"
     )
     run([sys.executable, "-c", code, os.fspath(channel)], what=f"index_fs {channel}")
-    for subdir in ("linux-64", "noarch"):
-        if not (channel / subdir / "repodata.json").is_file():
+    for subdir in SUBDIRS:
+        if not (channel / subdir / "repodata.json").is_file() and (channel / subdir).is_dir():
             raise RuntimeError(f"index_fs wrote no {subdir}/repodata.json in {channel}")
     with contextlib.suppress(OSError):
         (channel / ".tmp").rmdir()  # index_fs's scratch directory, empty when it is done
@@ -551,7 +564,7 @@ def _cached_wheel(cache: Path, name: str, version: str) -> Path | None:
 
 
 def _channel_complete(channel: Path) -> bool:
-    return all((channel / s / "repodata.json").is_file() for s in ("linux-64", "noarch"))
+    return all((channel / s / "repodata.json").is_file() for s in SUBDIRS)
 
 
 def _prune_stale(root: Path, *, keep: str, max_age_s: float = 7 * 86400) -> None:
