@@ -225,6 +225,13 @@ def _split_requirements(
         if provider is None:
             wanted.append(req)
             continue
+        if not parsed.marker and not parsed.specifier.contains(provider.version, prereleases=True):
+            raise SolveError(
+                f"variant '{variant}': pip requirement '{req}' is provided by the conda package "
+                f"{provider.conda} of the same lock, whose {parsed.name} {provider.version} "
+                "does not satisfy it",
+                f"pin {provider.conda} in the conda dependencies instead, or drop the pip entry",
+            )
         skipped.append(req)
         reporter.warn(
             f"variant '{variant}': pip requirement '{req}' is provided by the conda package "

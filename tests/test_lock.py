@@ -9,7 +9,12 @@ import pytest
 import rattler
 from conda_lock.lockfile import parse_conda_lock_file
 
-from tests.support.channel import SECOND_CHANNEL_SIX, SIX_VERSION, second_channel
+from tests.support.channel import (
+    SECOND_CHANNEL_SIX,
+    SIX_VERSION,
+    distributions_channel,
+    second_channel,
+)
 from tests.support.cli import error_line, run_cli
 from tests.support.fixtures import copy_workspace
 from tests.support.workspace import make_workspace, write
@@ -152,6 +157,67 @@ def test_pip_markers_and_wheels_follow_each_target(local_channel: Path, tmp_path
         assert "manylinux" in wheel and len(pip[plat]["markupsafe"].hash.sha256) == 64
     conda = {(p.name, p.platform): p for p in lock.package if p.manager == "conda"}
     assert "/linux-aarch64/python-" in conda[("python", "linux-aarch64")].url
+
+
+def test_pip_never_resolves_what_conda_packages_install(
+    local_channel: Path, tmp_path: Path
+) -> None:
+    """Overlap found from the conda packages' .dist-info, RAPIDS wheel names included."""
+    dists = distributions_channel(tmp_path / "dists").as_uri()
+    ws = tmp_path / "ws"
+    write(ws / "environments/variants.toml", '[variants.v]\nfiles = ["a.yml"]\n')
+    write(
+        ws / "environments/a.yml",
+        f"""\
+        channels: [{dists}, {local_channel.as_uri()}]
+        dependencies:
+          - python 3.11.*
+          - pip
+          - python-tzdata
+          - cudf
+          - requests
+          - pip:
+              - tzdata
+              - cudf-cu12>=26.8
+              - pandas==2.2.3            # needs tzdata, which python-tzdata installs
+              - requests-toolbelt==1.0.0 # needs requests, and PyPI's requests needs urllib3
+        """,
+    )
+    (ws / "locks").mkdir()
+    result = json.loads(run_cli("lock", "v", "--json", cwd=ws, check=True).stdout)[0]
+    assert sorted(result["skipped_pip"]) == ["cudf-cu12>=26.8", "tzdata"]
+    lock = parse_conda_lock_file(ws / "locks/v.conda-lock.yml")
+    pip = {p.name for p in lock.package if p.manager == "pip"}
+    assert {"pandas", "numpy", "requests-toolbelt"} <= pip
+    # Neither what conda installs nor what PyPI's requests would have pulled in.
+    assert not pip & {"tzdata", "cudf", "cudf-cu12", "requests", "urllib3", "idna", "certifi"}
+    # A pip pin that the conda package does not meet is an error, not a silent skip.
+    text = (ws / "environments/a.yml").read_text()
+    write(ws / "environments/a.yml", text.replace("- tzdata\n", "- tzdata>=2099\n"))
+    proc = run_cli("lock", "v", cwd=ws)
+    assert proc.returncode == 2
+    line = error_line(proc)
+    assert "'tzdata>=2099' is provided by the conda package python-tzdata" in line, line
+
+
+def test_pip_find_links_reach_the_resolver(
+    local_channel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PIP_FIND_LINKS (pip's setting) is passed on to uv; a local wheel gets a warning."""
+    from bundler.piplock import _stand_in_wheel
+
+    links = tmp_path / "links"
+    links.mkdir()
+    wheel = _stand_in_wheel(links, "bundler-probe-dist", "1.0")
+    monkeypatch.delenv("UV_FIND_LINKS", raising=False)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    ws = make_workspace(tmp_path / "ws", local_channel)
+    write(ws / "environments/extra.yml", "dependencies:\n  - pip:\n    - bundler-probe-dist\n")
+    proc = run_cli("lock", "app", cwd=ws, check=True)
+    assert "resolved to a local file" in proc.stderr, proc.stderr
+    lock = parse_conda_lock_file(ws / "locks/app.conda-lock.yml")
+    probe = next(p for p in lock.package if p.name == "bundler-probe-dist")
+    assert probe.manager == "pip" and probe.url == wheel.as_uri()
 
 
 # --- errors: one line, exit 2, nothing written ------------------------------------------

@@ -283,6 +283,41 @@ def second_channel(dest: Path) -> Path:
     return dest
 
 
+#: Conda packages of ``distributions_channel`` -> the Python distribution each installs.
+PROVIDED_DISTRIBUTIONS = {
+    "python-tzdata": ("tzdata", "2025.2"),
+    "cudf": ("cudf", "26.8.0"),
+    "requests": ("requests", "2.32.3"),
+}
+
+
+def distributions_channel(dest: Path) -> Path:
+    """Metadata-only conda packages that install Python distributions (``.dist-info``).
+
+    ``python-tzdata`` installs ``tzdata`` (another name), ``cudf`` installs ``cudf``
+    (published on PyPI as ``cudf-cu12``), ``requests`` installs ``requests``.
+    """
+    pyver = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for conda, (dist, version) in PROVIDED_DISTRIBUTIONS.items():
+        noarch = conda != "cudf"
+        site = "site-packages" if noarch else f"lib/python{pyver}/site-packages"
+        info = f"{site}/{dist}-{version}.dist-info"
+        metadata = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+        synthetic_package(
+            dest / ("noarch" if noarch else "linux-64"),
+            conda,
+            "26.08.00" if conda == "cudf" else version,
+            "noarch" if noarch else "linux-64",
+            ["python"] if noarch else [f"python {pyver}.*"],
+            {
+                f"{info}/METADATA": metadata.encode(),
+                f"{info}/INSTALLER": b"conda\n",
+            },
+        )
+    index_channel(dest)
+    return dest
+
+
 def index_channel(channel: Path) -> None:
     """Write ``repodata.json`` in each subdir with ``rattler.index.index_fs``.
 
