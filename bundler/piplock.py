@@ -11,9 +11,8 @@ the conda version with no dependencies: a pip package that needs them is checked
 against the conda version, and uv never resolves them (nor their PyPI
 dependencies) again.  They are dropped from the result.
 
-uv reads its own configuration (``UV_INDEX_URL``, ``uv.toml``); ``PIP_INDEX_URL``,
-``PIP_EXTRA_INDEX_URL`` and ``PIP_FIND_LINKS`` are passed on where the uv
-equivalent is not set.
+``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL`` and ``PIP_FIND_LINKS`` are passed on to
+uv as its ``UV_`` equivalents where those are not set.
 """
 
 from __future__ import annotations
