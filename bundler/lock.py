@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundler.distnames import provided_distributions
 from bundler.errors import ChannelError, GuardError, SolveError, WorkspaceError
 from bundler.events import NullReporter, Reporter
 from bundler.lockfile import (
@@ -26,7 +27,7 @@ from bundler.lockfile import (
     render_lock,
     write_atomic,
 )
-from bundler.piplock import pypi_name_of_conda, resolve_pip
+from bundler.piplock import resolve_pip
 from bundler.variants import Variant, Workspace, spec_name
 
 __all__ = ["LockOptions", "LockResult", "check_locks", "lock_state", "lock_variants"]
@@ -265,11 +266,7 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
                 f"variant '{step.variant.name}': the solve has no python for the pip: list",
                 "add python to dependencies",
             )
-        provided = {
-            pypi_name_of_conda(r.name.normalized): str(r.version)
-            for r in records
-            if any(d.split()[0] == "python" for d in r.depends) or r.name.normalized == "pip"
-        }
+        provided = provided_distributions(records, cache=_distnames_cache(), reporter=reporter)
         pip_pkgs, skipped = resolve_pip(
             list(step.pip),
             variant=step.variant.name,
@@ -277,6 +274,8 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
             python_version=python.version,
             conda_provided=provided,
             glibc=step.variant.glibc or DEFAULT_GLIBC,
+            macos=DEFAULT_OSX.get(step.platform),
+            cuda_major=int(step.variant.cuda.split(".")[0]) if step.variant.cuda else None,
             reporter=reporter,
         )
         packages += [
@@ -291,6 +290,12 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
             for p in pip_pkgs
         ]
     return packages, skipped
+
+
+def _distnames_cache() -> Path:
+    from bundler.build import cache_root
+
+    return cache_root() / "distnames"
 
 
 def _guard(

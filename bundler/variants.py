@@ -1,8 +1,9 @@
 """Read a workspace: ``environments/variants.toml`` and the environment files it names.
 
-A variant is the ordered merge of its overlay files.  Later files win: their
-channels come first, and a package named again replaces the earlier spec (the
-same holds for ``pip:`` entries, keyed by normalised distribution name).
+A variant is the ordered merge of its overlay files.  Channels merge as in
+conda-lock (``merge_channels``: each file's list is the tail of the longest one);
+a package named again in a later file replaces the earlier spec (the same holds
+for ``pip:`` entries, keyed by normalised distribution name).
 """
 
 from __future__ import annotations
@@ -193,7 +194,10 @@ def _load_variant(
         if path not in cache:
             cache[path] = parse_env_file(path)
         env_files.append(cache[path])
-    merged = merge_env_files(env_files)
+    try:
+        merged = merge_env_files(env_files)
+    except WorkspaceError as exc:
+        raise WorkspaceError(f"variant '{name}': {exc.message}", exc.hint) from None
     return Variant(
         name=name,
         workspace=root,
@@ -286,14 +290,32 @@ def _check_conda_spec(path: Path, node: yaml.ScalarNode) -> None:
         ) from exc
 
 
+def merge_channels(files: list[EnvFile]) -> tuple[str, ...]:
+    """The channel lists of ``files`` as one list, by conda-lock's rule (a suffix union).
+
+    The longest list wins, and every other non-empty list must be its tail:
+    ``[conda-forge]``, ``[rapidsai, conda-forge]``, ``[conda-forge]`` give
+    ``[rapidsai, conda-forge]``.  Two lists that disagree on the order (neither is the
+    end of the other) leave no single search order, so they are an error, as in
+    conda-lock.  A file without ``channels:`` adds nothing.
+    """
+    lists = [(env, tuple(ch.rstrip("/") for ch in env.channels)) for env in files]
+    if not lists:
+        return ()
+    longest_env, longest = max(lists, key=lambda item: len(item[1]))
+    for env, channels in lists:
+        if channels and longest[len(longest) - len(channels) :] != channels:
+            raise WorkspaceError(
+                f"{env.path}: channels [{', '.join(channels)}] are not the end of "
+                f"[{', '.join(longest)}] in {longest_env.path}, so their order is ambiguous",
+                "list the shared channels in the same order, the extra ones first, as in "
+                "[rapidsai, conda-forge] over [conda-forge]",
+            )
+    return longest
+
+
 def merge_env_files(files: list[EnvFile]) -> EnvFile:
-    """Merge overlays in order; later files take precedence."""
-    # Later overlays take precedence over earlier ones: keep their channel order first.
-    ordered: list[str] = []
-    for env in reversed(files):
-        for ch in env.channels:
-            if ch not in ordered:
-                ordered.append(ch)
+    """Merge overlays in order: channels by ``merge_channels``, later specs win."""
     deps: dict[str, str] = {}
     pip: dict[str, str] = {}
     for env in files:
@@ -303,7 +325,7 @@ def merge_env_files(files: list[EnvFile]) -> EnvFile:
             pip[_pip_name(req)] = req
     return EnvFile(
         path=files[-1].path,
-        channels=tuple(ordered),
+        channels=merge_channels(files),
         dependencies=tuple(deps.values()),
         pip=tuple(pip.values()),
     )

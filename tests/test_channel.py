@@ -188,7 +188,7 @@ def test_built_channel_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     def fake(dest: Path, **_: object) -> Path:
         builds.append(dest)
-        for subdir in ("linux-64", "noarch"):
+        for subdir in channel_mod.SUBDIRS:
             (dest / subdir).mkdir()
             (dest / subdir / "repodata.json").write_text("{}")
         return dest

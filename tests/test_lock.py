@@ -9,6 +9,12 @@ import pytest
 import rattler
 from conda_lock.lockfile import parse_conda_lock_file
 
+from tests.support.channel import (
+    SECOND_CHANNEL_SIX,
+    SIX_VERSION,
+    distributions_channel,
+    second_channel,
+)
 from tests.support.cli import error_line, run_cli
 from tests.support.fixtures import copy_workspace
 from tests.support.workspace import make_workspace, write
@@ -84,6 +90,136 @@ def test_lock_cli_writes_and_relocks(local_channel: Path, tmp_path: Path) -> Non
     assert (ws / "locks/app.conda-lock.yml").read_bytes() == first  # same inputs, same bytes
 
 
+def test_channel_order_across_overlays_follows_conda_lock(
+    local_channel: Path, tmp_path: Path
+) -> None:
+    """Three overlays, [main], [second, main], [main]: the second channel is searched first."""
+    main, second = local_channel.as_uri(), second_channel(tmp_path / "second").as_uri()
+    ws = tmp_path / "ws"
+    write(ws / "environments/variants.toml", '[variants.v]\nfiles = ["a.yml", "b.yml", "c.yml"]\n')
+    write(ws / "environments/a.yml", f"channels: [{main}]\ndependencies: [python 3.11.*, six]\n")
+    write(ws / "environments/b.yml", f"channels: [{second}, {main}]\ndependencies: []\n")
+    write(ws / "environments/c.yml", f"channels: [{main}]\ndependencies: [pip]\n")
+    (ws / "locks").mkdir()
+
+    def locked_six() -> tuple[str, str, list[str]]:
+        run_cli("lock", "v", cwd=ws, check=True)
+        lock = parse_conda_lock_file(ws / "locks/v.conda-lock.yml")
+        six = next(p for p in lock.package if p.name == "six")
+        return six.url, six.version, [c.url for c in lock.metadata.channels]
+
+    url, version, channels = locked_six()
+    assert channels == [second, main]
+    # Strict priority: the first channel that has six wins, though the other has a newer one.
+    assert url.startswith(second + "/noarch/") and version == SECOND_CHANNEL_SIX
+    # The other way round, [second], [main, second], [second]: main wins.
+    write(ws / "environments/b.yml", f"channels: [{main}, {second}]\ndependencies: []\n")
+    write(ws / "environments/a.yml", f"channels: [{second}]\ndependencies: [python 3.11.*, six]\n")
+    write(ws / "environments/c.yml", f"channels: [{second}]\ndependencies: [pip]\n")
+    url, version, channels = locked_six()
+    assert channels == [main, second]
+    assert url.startswith(main + "/noarch/") and version == SIX_VERSION
+
+
+def test_pip_markers_and_wheels_follow_each_target(local_channel: Path, tmp_path: Path) -> None:
+    """One variant for linux-64 and linux-aarch64: markers are the target's, not the host's."""
+    ws = tmp_path / "ws"
+    write(
+        ws / "environments/variants.toml",
+        '[variants.two]\nfiles = ["a.yml"]\nplatforms = ["linux-64", "linux-aarch64"]\n',
+    )
+    write(
+        ws / "environments/a.yml",
+        f"""\
+        channels: [{local_channel.as_uri()}]
+        dependencies:
+          - python 3.11.*
+          - pip
+          - pip:
+              - six; platform_machine == 'aarch64'
+              - markupsafe; python_version >= '3.11'
+              - tomli; python_version < '3.11'
+        """,
+    )
+    (ws / "locks").mkdir()
+    run_cli("lock", "two", cwd=ws, check=True)
+    lock = parse_conda_lock_file(ws / "locks/two.conda-lock.yml")
+    pip = {
+        plat: {p.name: p for p in lock.package if p.manager == "pip" and p.platform == plat}
+        for plat in ("linux-64", "linux-aarch64")
+    }
+    assert set(pip["linux-aarch64"]) == {"six", "markupsafe"}
+    assert set(pip["linux-64"]) == {"markupsafe"}
+    for plat, machine in (("linux-64", "x86_64"), ("linux-aarch64", "aarch64")):
+        wheel = pip[plat]["markupsafe"].url.rsplit("/", 1)[-1]
+        # A native wheel of the locked Python, for the target machine only.
+        assert "-cp311-cp311-" in wheel and wheel.endswith(f"_{machine}.whl"), wheel
+        assert "manylinux" in wheel and len(pip[plat]["markupsafe"].hash.sha256) == 64
+    conda = {(p.name, p.platform): p for p in lock.package if p.manager == "conda"}
+    assert "/linux-aarch64/python-" in conda[("python", "linux-aarch64")].url
+
+
+def test_pip_never_resolves_what_conda_packages_install(
+    local_channel: Path, tmp_path: Path
+) -> None:
+    """Overlap found from the conda packages' .dist-info, RAPIDS wheel names included."""
+    dists = distributions_channel(tmp_path / "dists").as_uri()
+    ws = tmp_path / "ws"
+    write(ws / "environments/variants.toml", '[variants.v]\nfiles = ["a.yml"]\n')
+    write(
+        ws / "environments/a.yml",
+        f"""\
+        channels: [{dists}, {local_channel.as_uri()}]
+        dependencies:
+          - python 3.11.*
+          - pip
+          - python-tzdata
+          - cudf
+          - requests
+          - pip:
+              - tzdata
+              - cudf-cu12>=26.8
+              - pandas==2.2.3            # needs tzdata, which python-tzdata installs
+              - requests-toolbelt==1.0.0 # needs requests, and PyPI's requests needs urllib3
+        """,
+    )
+    (ws / "locks").mkdir()
+    result = json.loads(run_cli("lock", "v", "--json", cwd=ws, check=True).stdout)[0]
+    assert sorted(result["skipped_pip"]) == ["cudf-cu12>=26.8", "tzdata"]
+    lock = parse_conda_lock_file(ws / "locks/v.conda-lock.yml")
+    pip = {p.name for p in lock.package if p.manager == "pip"}
+    assert {"pandas", "numpy", "requests-toolbelt"} <= pip
+    # Neither what conda installs nor what PyPI's requests would have pulled in.
+    assert not pip & {"tzdata", "cudf", "cudf-cu12", "requests", "urllib3", "idna", "certifi"}
+    # A pip pin that the conda package does not meet is an error, not a silent skip.
+    text = (ws / "environments/a.yml").read_text()
+    write(ws / "environments/a.yml", text.replace("- tzdata\n", "- tzdata>=2099\n"))
+    proc = run_cli("lock", "v", cwd=ws)
+    assert proc.returncode == 2
+    line = error_line(proc)
+    assert "'tzdata>=2099' is provided by the conda package python-tzdata" in line, line
+
+
+def test_pip_find_links_reach_the_resolver(
+    local_channel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PIP_FIND_LINKS (pip's setting) is passed on to uv; a local wheel gets a warning."""
+    from bundler.piplock import _stand_in_wheel
+
+    links = tmp_path / "links"
+    links.mkdir()
+    wheel = _stand_in_wheel(links, "bundler-probe-dist", "1.0")
+    monkeypatch.delenv("UV_FIND_LINKS", raising=False)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    ws = make_workspace(tmp_path / "ws", local_channel)
+    write(ws / "environments/extra.yml", "dependencies:\n  - pip:\n    - bundler-probe-dist\n")
+    proc = run_cli("lock", "app", cwd=ws, check=True)
+    assert "resolved to a local file" in proc.stderr, proc.stderr
+    lock = parse_conda_lock_file(ws / "locks/app.conda-lock.yml")
+    probe = next(p for p in lock.package if p.name == "bundler-probe-dist")
+    assert probe.manager == "pip" and probe.url == wheel.as_uri()
+
+
 # --- errors: one line, exit 2, nothing written ------------------------------------------
 
 
@@ -136,7 +272,10 @@ def test_unsatisfiable_pip_requirement(local_channel: Path, tmp_path: Path) -> N
 def test_unreachable_channel(local_channel: Path, tmp_path: Path) -> None:
     ws = make_workspace(tmp_path, local_channel)
     missing = (tmp_path / "no-such-mirror").as_uri()
-    write(ws / "environments/extra.yml", f"channels:\n  - {missing}\ndependencies: []\n")
+    write(
+        ws / "environments/extra.yml",
+        f"channels:\n  - {missing}\n  - {local_channel.as_uri()}\ndependencies: []\n",
+    )
     proc = run_cli("lock", "app", cwd=ws)
     assert proc.returncode == 2
     line = error_line(proc)
@@ -148,7 +287,8 @@ def test_named_channel_offline_is_named(local_channel: Path, tmp_path: Path) -> 
     ws = make_workspace(tmp_path, local_channel)
     write(
         ws / "environments/extra.yml",
-        "channels:\n  - https://conda.invalid/some-channel\ndependencies: []\n",
+        "channels:\n  - https://conda.invalid/some-channel\n"
+        f"  - {local_channel.as_uri()}\ndependencies: []\n",
     )
     proc = run_cli("lock", "app", cwd=ws)
     assert proc.returncode == 2

@@ -8,7 +8,13 @@ import pytest
 
 from bundler.errors import UnknownVariantError, WorkspaceError
 from bundler.lock import plan_solves, virtual_packages
-from bundler.variants import load_workspace, merge_env_files, parse_env_file
+from bundler.variants import (
+    EnvFile,
+    load_workspace,
+    merge_channels,
+    merge_env_files,
+    parse_env_file,
+)
 from tests.support.workspace import write
 
 
@@ -47,6 +53,42 @@ def test_overlay_merge_later_files_win(tmp_path: Path) -> None:
     assert merged.channels == ("rapidsai", "conda-forge")
     assert merged.dependencies == ("python 3.11.*", "pandas >=3,<3.1", "cudf 26.08.*")
     assert merged.pip == ("requests", "typing-extensions>=4.12")
+
+
+def _env(tmp_path: Path, name: str, channels: list[str]) -> EnvFile:
+    body = f"channels: [{', '.join(channels)}]\n" if channels else ""
+    return parse_env_file(write(tmp_path / f"{name}.yml", body + "dependencies: [python]\n"))
+
+
+def test_channels_merge_as_a_suffix_union(tmp_path: Path) -> None:
+    cf = _env(tmp_path, "cf", ["conda-forge"])
+    rapids = _env(tmp_path, "rapids", ["rapidsai", "conda-forge"])
+    bare = _env(tmp_path, "bare", [])
+    # gpu-iceberg: base, gpu, iceberg; the order of the files does not matter.
+    assert merge_channels([cf, rapids, cf]) == ("rapidsai", "conda-forge")
+    assert merge_channels([rapids, cf]) == ("rapidsai", "conda-forge")
+    assert merge_channels([cf, bare, cf]) == ("conda-forge",)
+    assert merge_channels([bare]) == ()
+    three = _env(tmp_path, "three", ["mine", "rapidsai", "conda-forge/"])
+    assert merge_channels([cf, three, rapids]) == ("mine", "rapidsai", "conda-forge")
+
+
+def test_channels_in_conflicting_order_are_refused(tmp_path: Path) -> None:
+    rapids = _env(tmp_path, "rapids", ["rapidsai", "conda-forge"])
+    other = _env(tmp_path, "other", ["nvidia", "conda-forge"])
+    with pytest.raises(WorkspaceError, match=r"other\.yml: channels \[nvidia, conda-forge\]"):
+        merge_channels([rapids, other])
+    flipped = _env(tmp_path, "flipped", ["conda-forge", "rapidsai"])
+    with pytest.raises(WorkspaceError, match="not the end of"):
+        merge_channels([rapids, flipped])
+    root = _ws(
+        tmp_path / "ws",
+        '[variants.v]\nfiles = ["a.yml", "b.yml"]\n',
+        a="channels: [conda-forge]\ndependencies: [python]\n",
+        b="channels: [conda-forge, rapidsai]\ndependencies: [cudf]\n",
+    )
+    with pytest.raises(WorkspaceError, match=r"^variant 'v': .*a\.yml: channels \[conda-forge\]"):
+        load_workspace(root)
 
 
 def test_inputs_hash_ignores_comments_but_not_specs(tmp_path: Path) -> None:

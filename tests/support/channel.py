@@ -8,6 +8,7 @@ No conda channel is reachable from CI, so the tests make one from what is here:
 - ``cudaprobe``: a tiny linux-64 package that needs ``__cuda >=12``; importing it
   initialises the CUDA driver.
 - ``pyspark`` 3.5.7: metadata only, for the PySpark compatibility guards.
+- ``python`` for linux-aarch64: metadata only, so that variants lock for that platform.
 
 The channel is cached under ``${BUNDLER_TEST_CACHE:-~/.cache/bundler-tests}`` and
 rebuilt only when the interpreter, the pinned wheels or this file change.
@@ -40,10 +41,13 @@ from bundler.proc import run
 GLIBC_SONAMES = GLIBC_LIBRARIES | {"linux-vdso.so.1", "ld-linux-x86-64.so.2"}
 
 SIX_VERSION = "1.17.0"
+SECOND_CHANNEL_SIX = "1.16.0"
 BUILD_STRING = "h_bundlertest_0"
 NOARCH_BUILD_STRING = "pyh_bundlertest_0"
 ZSTD_LEVEL = 3
 CACHE_ENV = "BUNDLER_TEST_CACHE"
+#: The subdirectories of the main test channel.
+SUBDIRS = ("linux-64", "linux-aarch64", "noarch")
 
 #: Parts of the standard library that the package leaves out (any depth).
 _STDLIB_SKIP_DIRS = frozenset(
@@ -216,7 +220,7 @@ device_count = _count.value
 
 
 def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
-    """Build the test channel in ``dest`` (``linux-64/``, ``noarch/``, both indexed)."""
+    """Build the test channel in ``dest`` (every one of ``SUBDIRS``, indexed)."""
     linux, noarch = dest / "linux-64", dest / "noarch"
     linux.mkdir(parents=True, exist_ok=True)
     noarch.mkdir(parents=True, exist_ok=True)
@@ -236,6 +240,16 @@ def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
             f"lib/python{pyver}/site-packages/cudaprobe/__init__.py": CUDAPROBE_MODULE,
         },
     )
+    # Metadata only: a linux-aarch64 python of the same version, so that a variant can be
+    # locked for linux-aarch64 (pip markers and wheels per platform); nothing installs it.
+    synthetic_package(
+        dest / "linux-aarch64",
+        "python",
+        ".".join(map(str, sys.version_info[:3])),
+        "linux-aarch64",
+        [],
+        {f"lib/python{pyver}/site-packages/README.txt": b"metadata-only test package\n"},
+    )
     # Metadata only: an old pyspark version for the PySpark compatibility guards to
     # trip on (executors in the tests always use the driver's real pyspark).
     synthetic_package(
@@ -246,6 +260,60 @@ def build_local_channel(dest: Path, *, wheel_cache: Path | None = None) -> Path:
         ["python >=3.8"],
         {"share/bundler-test/pyspark-3.5.7-metadata-only": b"guard test fixture\n"},
     )
+    index_channel(dest)
+    return dest
+
+
+def second_channel(dest: Path) -> Path:
+    """A small channel that also carries ``six`` (an older, metadata-only build).
+
+    Beside the main test channel, which package wins tells which channel the solver
+    searched first under strict priority.
+    """
+    (dest / "linux-64").mkdir(parents=True, exist_ok=True)
+    synthetic_package(
+        dest / "noarch",
+        "six",
+        SECOND_CHANNEL_SIX,
+        "noarch",
+        ["python"],
+        {"share/bundler-test/six-from-the-second-channel": b"channel priority fixture\n"},
+    )
+    index_channel(dest)
+    return dest
+
+
+#: Conda packages of ``distributions_channel`` -> the Python distribution each installs.
+PROVIDED_DISTRIBUTIONS = {
+    "python-tzdata": ("tzdata", "2025.2"),
+    "cudf": ("cudf", "26.8.0"),
+    "requests": ("requests", "2.32.3"),
+}
+
+
+def distributions_channel(dest: Path) -> Path:
+    """Metadata-only conda packages that install Python distributions (``.dist-info``).
+
+    ``python-tzdata`` installs ``tzdata`` (another name), ``cudf`` installs ``cudf``
+    (published on PyPI as ``cudf-cu12``), ``requests`` installs ``requests``.
+    """
+    pyver = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for conda, (dist, version) in PROVIDED_DISTRIBUTIONS.items():
+        noarch = conda != "cudf"
+        site = "site-packages" if noarch else f"lib/python{pyver}/site-packages"
+        info = f"{site}/{dist}-{version}.dist-info"
+        metadata = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+        synthetic_package(
+            dest / ("noarch" if noarch else "linux-64"),
+            conda,
+            "26.08.00" if conda == "cudf" else version,
+            "noarch" if noarch else "linux-64",
+            ["python"] if noarch else [f"python {pyver}.*"],
+            {
+                f"{info}/METADATA": metadata.encode(),
+                f"{info}/INSTALLER": b"conda\n",
+            },
+        )
     index_channel(dest)
     return dest
 
@@ -264,8 +332,8 @@ def index_channel(channel: Path) -> None:
         "os._exit(0)\n"
     )
     run([sys.executable, "-c", code, os.fspath(channel)], what=f"index_fs {channel}")
-    for subdir in ("linux-64", "noarch"):
-        if not (channel / subdir / "repodata.json").is_file():
+    for subdir in SUBDIRS:
+        if not (channel / subdir / "repodata.json").is_file() and (channel / subdir).is_dir():
             raise RuntimeError(f"index_fs wrote no {subdir}/repodata.json in {channel}")
     with contextlib.suppress(OSError):
         (channel / ".tmp").rmdir()  # index_fs's scratch directory, empty when it is done
@@ -531,7 +599,7 @@ def _cached_wheel(cache: Path, name: str, version: str) -> Path | None:
 
 
 def _channel_complete(channel: Path) -> bool:
-    return all((channel / s / "repodata.json").is_file() for s in ("linux-64", "noarch"))
+    return all((channel / s / "repodata.json").is_file() for s in SUBDIRS)
 
 
 def _prune_stale(root: Path, *, keep: str, max_age_s: float = 7 * 86400) -> None:
