@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def test_manifest_describes_the_archive(packed_archive: tuple[Path, dict[str, An
     assert pkgs["numpy"]["manager"] == "pip" and pkgs["pyarrow"]["manager"] == "pip"
     assert all(p["size"] > 0 for p in pkgs.values())
     assert manifest["imports"] == ["numpy", "pyarrow", "six", "dateutil"]
+    for key in ("inputs_hash", "lock_sha256"):
+        assert re.fullmatch(r"[0-9a-f]{64}", manifest[key]), (key, manifest[key])
 
 
 def test_archive_is_normalised_and_carries_conda_unpack(
@@ -146,7 +149,10 @@ def test_pack_prefix_of_an_existing_environment(
     names = {p["name"] for p in result["largest"]}
     assert {"pyarrow", "python", "numpy"} <= names
     with tarfile.open(tmp_path / "out.tgz") as tar:
-        assert "bin/conda-unpack" in tar.getnames()
+        names = tar.getnames()
+    assert "bin/conda-unpack" in names
+    # conda-pack's fresh scripts replace the copies the unpacked archive brought along
+    assert len(names) == len(set(names))
 
 
 def test_stale_lock_is_refused_and_nothing_written(locked_workspace: Path, tmp_path: Path) -> None:
@@ -224,3 +230,109 @@ def test_interrupted_pack_leaves_nothing_under_the_final_name(
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert list(out.parent.iterdir()) == []
+
+
+# ---------------------------------------------------------------- compression levels
+
+
+@pytest.fixture(scope="module")
+def small_env(locked_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``gpuapp`` (python, pip, six, cudaprobe) unpacked: a small prefix for --prefix packs."""
+    dist = tmp_path_factory.mktemp("small")
+    # with bytecode, so that conda-pack finds every file conda-meta lists
+    options = PackOptions(
+        workspace=locked_workspace, variant="gpuapp", output=dist / "g.tar.gz", keep_bytecode=True
+    )
+    result = pack_archive(options)
+    env = dist / "env"
+    with tarfile.open(result.path) as tar:
+        tar.extractall(env, filter="tar")
+    subprocess.run([str(env / "bin/conda-unpack")], check=True)
+    return env
+
+
+# conda-pack warns that an unpacked archive's packages are not in a package cache
+# (it emptied their cache paths when it packed them); that is expected here.
+uncached = pytest.mark.filterwarnings("ignore:\\s*Conda-managed packages were found without")
+
+
+def _gunzip_names(path: Path) -> list[str]:
+    with tarfile.open(path) as tar:
+        return tar.getnames()
+
+
+def test_every_gzip_level_packs_and_higher_levels_are_smaller(
+    small_env: Path, tmp_path: Path
+) -> None:
+    sizes = {}
+    for level in (0, 1, 3, 4, 6, 9):
+        out = tmp_path / f"l{level}.tar.gz"
+        proc = run_cli("pack", "--prefix", str(small_env), "-o", str(out), "-q",
+                       "--level", str(level), cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        with open(out, "rb") as fh:
+            header = fh.read(10)
+        assert header[:2] == b"\x1f\x8b" and header[4:8] == b"\0\0\0\0", level  # no time
+        sizes[level] = out.stat().st_size
+    names = _gunzip_names(tmp_path / "l9.tar.gz")
+    assert names == _gunzip_names(tmp_path / "l0.tar.gz")
+    assert "bin/python3.11" in names
+    # ISA-L 0-3, then zlib-ng: each step up in this list gives fewer bytes
+    assert sizes[9] < sizes[6] < sizes[4] < sizes[1] < sizes[0], sizes
+    assert sizes[3] < sizes[1], sizes
+
+
+@uncached
+def test_high_levels_are_reproducible_whatever_the_thread_count(
+    small_env: Path, tmp_path: Path
+) -> None:
+    one, many = tmp_path / "one.tar.gz", tmp_path / "many.tar.gz"
+    for out, threads in ((one, 1), (many, 4)):
+        pack_archive(PackOptions(prefix=small_env, output=out, level=6, threads=threads))
+    assert _sha(one) == _sha(many)
+
+
+@uncached
+def test_zip_levels_follow_zipfiles_deflate(small_env: Path, tmp_path: Path) -> None:
+    sizes = {}
+    for level in (0, 9):
+        out = tmp_path / f"l{level}.zip"
+        pack_archive(PackOptions(prefix=small_env, output=out, level=level))
+        sizes[level] = out.stat().st_size
+        with zipfile.ZipFile(out) as zf:
+            assert zf.testzip() is None
+    assert sizes[9] < sizes[0] * 0.8, sizes
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--level", "10"), ("--level", "-1"),
+                                             ("--threads", "-2")])  # fmt: skip
+def test_out_of_range_compression_is_one_line_and_writes_nothing(
+    locked_workspace: Path, tmp_path: Path, flag: str, value: str
+) -> None:
+    out = tmp_path / "out" / "app.tar.gz"
+    proc = run_cli("pack", "app", "-o", str(out), flag, value, cwd=locked_workspace)
+    assert proc.returncode == 2, proc.stderr
+    line = error_line(proc)
+    assert f"{flag} {value}" in line
+    assert not out.parent.exists()
+
+
+@uncached
+def test_manifest_of_a_prefix_pack_holds_no_none_string(small_env: Path, tmp_path: Path) -> None:
+    result = pack_archive(PackOptions(prefix=small_env, output=tmp_path / "p.tar.gz"))
+    text = result.manifest_path.read_text()
+    manifest = json.loads(text)
+    assert '"None"' not in text and "'None'" not in text
+
+    def strings(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    assert "None" not in strings(manifest)
+    # no lock, so no lock hashes at all; the archive's own hash is a real sha256
+    assert "inputs_hash" not in manifest and "lock_sha256" not in manifest
+    assert manifest["archive"]["sha256"] == _sha(result.path)
+    assert manifest["python"].startswith("3.11.")

@@ -430,9 +430,12 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
     assert f"the build prefix was {python_env}" in report.check("extract").details
     assert "runs from the extraction directory" in report.check("python").summary
     assert any("extracting env.tar.gz" in s for s in reporter.steps)
-    ran = 6 if gpu.status == "passed" else 5  # pyspark-guards: no pyspark in the manifest
+    # pyspark-guards: no pyspark in the manifest; gpu-imports: only with a GPU
+    not_run = "gpu-imports, pyspark-guards" if gpu.status == "skipped" else "pyspark-guards"
+    ran = 7 - len(not_run.split(", "))
     lines = report.render().splitlines()
-    assert lines[-1] == f"OK: {ran} checks ran, {7 - ran} skipped, none failed"
+    assert lines[-1] == f"OK: {ran} checks ran; not run: {not_run}; none failed"
+    assert report.verdict == "ok"
     assert any(line.startswith(f"  {gpu.status[:4].upper()}  gpu-imports") for line in lines)
     assert json.loads(json.dumps(report.to_dict()))["ok"] is True
     assert list(private_tmp.iterdir()) == []  # the extraction is gone
@@ -548,3 +551,44 @@ def test_pyspark_guards_read_the_manifest(
     guards = verify_archive(archive).check("pyspark-guards")
     assert guards.status == status
     assert any(expect in line for line in (guards.summary, *guards.details, *guards.problems))
+
+
+@needs_shared_python
+def test_archive_for_another_platform_is_not_verified(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    """Nothing failed, but python never ran: the report must not say OK."""
+    archive = pack_dir(python_env, tmp_path / "env.tar.gz")
+    write_manifest(archive, platform="linux-aarch64", imports=["json"])
+    report = verify_archive(archive)
+    assert not report.ok and not report.failed
+    assert report.verdict == "not-verified"
+    assert [c.name for c in report.incomplete] == ["python"]
+    lines = report.render().splitlines()
+    assert not any(line.startswith("OK") for line in lines)
+    assert lines[-2] == (
+        "NOT VERIFIED: nothing failed, but not everything could run (3 checks ran; "
+        "not run: python, imports, gpu-imports, pyspark-guards)"
+    )
+    reason = "the archive is for linux-aarch64, this machine is linux-64"
+    assert lines[-1] == f"  - python not run: {reason}"
+    data = report.to_dict()
+    assert data["ok"] is False and data["verdict"] == "not-verified"
+    assert data["not_run"]["imports"] == reason
+
+
+@needs_shared_python
+def test_ok_names_the_checks_that_did_not_run(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    """No manifest: the hash check and the guards cannot run, and the report says so."""
+    archive = pack_dir(python_env, tmp_path / "env.tar.gz")
+    report = verify_archive(archive)
+    assert report.ok, report.render()
+    assert report.check("manifest").summary == "no manifest beside the archive (env.tar.gz.json)"
+    assert "pass --import MODULE" in report.check("imports").summary
+    text = report.render()
+    assert "  SKIP  manifest" in text
+    assert text.splitlines()[-1] == (
+        "OK: 3 checks ran; not run: manifest, imports, gpu-imports, pyspark-guards; none failed"
+    )
