@@ -17,7 +17,6 @@ import json
 import os
 import stat
 import tarfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,13 +30,14 @@ from bundler.events import NullReporter, Reporter
 from bundler.lockfile import require_fresh
 from bundler.pgzip import ParallelGzipWriter
 from bundler.variants import load_workspace
+from bundler.zipwriter import ZipWriter
 
 # ISA-L level 1: within 4% of conda-pack's zlib level 4 in size, several times faster
 # (bench/pack.py).  ISA-L levels run 0-3; 4-9 are zlib's (slower, smaller).
 GZIP_LEVEL = 1
 ISAL_MAX_LEVEL = 3
 ZIP_LEVEL = 4  # zipfile's deflate (zlib), as conda-pack's default gzip level
-FIXED_MTIME = 315532800  # 1980-01-01, also the earliest time a zip can hold
+FIXED_MTIME = 315532800  # 1980-01-01, also the earliest time a zip can hold (zipwriter)
 FORMATS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".zip": "zip"}
 # Bytecode differs between two installs of one lock; executors compile on import.
 BYTECODE = ("*.pyc", "*/__pycache__")
@@ -204,41 +204,6 @@ class _HashingWriter(io.RawIOBase):
         self.raw.flush()
 
 
-class _ZipWriter:
-    """The same for zip: fixed dates, modes in external_attr, symlinks kept as links."""
-
-    def __init__(self, stream: IO[bytes], level: int) -> None:
-        self.level = level
-        self.zip = zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=level)
-
-    def _zinfo(self, target: str, mode: int) -> zipfile.ZipInfo:
-        zi = zipfile.ZipInfo(target, date_time=(1980, 1, 1, 0, 0, 0))
-        zi.create_system = 3
-        zi.external_attr = (mode & 0xFFFF) << 16
-        zi.compress_type = zipfile.ZIP_DEFLATED
-        return zi
-
-    def add(self, source: str, target: str) -> None:
-        st = os.lstat(source)
-        if stat.S_ISLNK(st.st_mode):
-            zi = self._zinfo(target, stat.S_IFLNK | 0o777)
-            zi.compress_type = zipfile.ZIP_STORED
-            self.zip.writestr(zi, os.readlink(source))
-        elif stat.S_ISDIR(st.st_mode):
-            self.zip.writestr(self._zinfo(target.rstrip("/") + "/", stat.S_IFDIR | 0o755), b"")
-        else:
-            with open(source, "rb") as fh:
-                self.add_bytes(source, fh.read(), target)
-
-    def add_bytes(self, source: str, data: bytes, target: str) -> None:
-        mode = 0o755 if os.stat(source).st_mode & 0o111 else 0o644
-        # writestr ignores the ZipFile's level for a ZipInfo unless it is given again
-        self.zip.writestr(self._zinfo(target, stat.S_IFREG | mode), data, compresslevel=self.level)
-
-    def close(self) -> None:
-        self.zip.close()
-
-
 def write_archive(
     prefix: Path,
     output: Path,
@@ -249,10 +214,12 @@ def write_archive(
     reporter: Reporter | None = None,
     fmt: str | None = None,
     label: str | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> str:
     """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
 
-    Returns the archive's sha256. Callers write to a temporary name and rename
+    Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
+    of the symlinks (stored as copies). Callers write to a temporary name and rename
     (``pack_archive`` does, together with the manifest).
     """
     from conda_pack.core import CondaEnv, CondaPackException, Packer
@@ -277,9 +244,10 @@ def write_archive(
     files = sorted((f for f in env.files if f.target not in own), key=lambda f: f.target)
     with open(output, "wb") as fh:
         raw = _HashingWriter(fh)
-        writer: _TarWriter | _ZipWriter
+        writer: _TarWriter | ZipWriter
         if fmt == "zip":
-            writer = _ZipWriter(fh, ZIP_LEVEL if level is None else level)
+            check_compression(level, threads)
+            writer = ZipWriter(fh, ZIP_LEVEL if level is None else level)
             stream: IO[bytes] | None = None
         else:
             stream = _gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
@@ -296,6 +264,8 @@ def write_archive(
             raise
         if stream is not None:
             stream.close()
+    if isinstance(writer, ZipWriter) and notes is not None:
+        notes["zip_symlinks"] = writer.report.to_dict()
     return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
 
 
@@ -505,6 +475,7 @@ def _write_outputs(
             reporter=reporter,
             fmt=archive_format(output),
             label=output.name,
+            notes=manifest,
         )
         packages = installed_packages(prefix)
         if manifest["python"] is None:

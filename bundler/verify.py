@@ -6,7 +6,8 @@ reason); a failed check never raises, so the caller gets the whole list at once:
 - ``manifest``: the archive's sha256 and size match ``<archive>.json`` written by pack.
 - ``extract``: every member is validated before anything is written (no absolute
   paths, no ``..``, no links leaving the tree, no device files), then the archive is
-  unpacked into a fresh temporary directory, never at the build prefix.
+  unpacked into a fresh temporary directory, never at the build prefix.  A zip with
+  symlink entries fails here: Spark's unzip turns them into text files.
 - ``python``: ``bin/python`` runs from there, without ``conda-unpack``, and its
   ``sys.prefix`` is the extraction directory.
 - ``imports``: each module is imported in its own interpreter (no user site, no
@@ -31,13 +32,14 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from bundler import proc
-from bundler.archive import archive_kind, extract_members, manifest_path
+from bundler.archive import archive_kind, extract_members, manifest_path, zip_symlinks
 from bundler.elf import LinkageReport, check_linkage
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
@@ -575,11 +577,28 @@ def _checks_in(
     dest = tmp / "env"
     reporter.step(f"extracting {archive.name} into {dest}")
     try:
-        count = extract_members(archive, dest, reporter)
+        links = zip_symlinks(archive) if archive_kind(archive) == "zip" else []
+        count = 0 if links else extract_members(archive, dest, reporter)
     except VerifyError as exc:
         summary = "the archive could not be extracted safely"
         return [_failed("extract", summary, [exc.one_line()])] + [
             _skipped(n, "extraction failed") for n in _NEED_EXTRACTION
+        ]
+    except (OSError, zipfile.BadZipFile) as exc:
+        summary = "the archive could not be read"
+        return [_failed("extract", summary, [f"{type(exc).__name__}: {exc}"])] + [
+            _skipped(n, "extraction failed") for n in _NEED_EXTRACTION
+        ]
+    if links:
+        summary = (
+            f"{len(links)} symlink {'entry' if len(links) == 1 else 'entries'} in a zip: "
+            "Spark's unzip (Hadoop's "
+            "FileUtil.unZip) writes each as a file holding the link text, so the "
+            "environment breaks on executors; pack it again with bundler pack"
+        )
+        shown = [f"symlink entry {name}" for name in links[:5]]
+        return [_failed("extract", summary, [summary], shown)] + [
+            _skipped(n, "not extracted: the zip holds symlink entries") for n in _NEED_EXTRACTION
         ]
     root = _env_root(dest)
     built = manifest.build_prefix if manifest else None

@@ -106,15 +106,18 @@ def python_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_python_env(tmp_path_factory.mktemp("python-env") / "env")
 
 
-def pack_dir(src: Path, archive: Path) -> Path:
-    """Archive the contents of ``src`` (no top-level directory), as conda-pack does."""
+def pack_dir(src: Path, archive: Path, *, zip_links: bool = True) -> Path:
+    """Archive the contents of ``src`` (no top-level directory), as conda-pack does.
+
+    A zip gets symlink entries, or with ``zip_links=False`` a copy of each linked file.
+    """
     children = sorted(src.iterdir())
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for path in sorted(src.rglob("*")):
                 name = path.relative_to(src).as_posix()
                 st = path.lstat()
-                if stat.S_ISLNK(st.st_mode):
+                if stat.S_ISLNK(st.st_mode) and zip_links:
                     zi = zipfile.ZipInfo(name)
                     zi.create_system = 3
                     zi.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -445,7 +448,7 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
 def test_verify_zip_archive_without_manifest(
     python_env: Path, tmp_path: Path, private_tmp: Path
 ) -> None:
-    archive = pack_dir(python_env, tmp_path / "env.zip")
+    archive = pack_dir(python_env, tmp_path / "env.zip", zip_links=False)
     report = verify_archive(archive, imports=["hello"])
     assert report.ok, report.render()
     assert report.check("manifest").status == "skipped"
@@ -453,6 +456,23 @@ def test_verify_zip_archive_without_manifest(
     assert report.check("imports").details == (
         "hello 1.2.3: lib/python" + PYVER + "/site-packages/hello/__init__.py",
     )
+    assert list(private_tmp.iterdir()) == []
+
+
+@needs_shared_python
+def test_zip_with_symlink_entries_fails_extract(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    """Spark's unzip would turn bin/python into a text file: refused before running."""
+    archive = pack_dir(python_env, tmp_path / "env.zip")
+    report = verify_archive(archive, imports=["hello"])
+    assert report.verdict == "failed"
+    extract = report.check("extract")
+    assert extract.status == "failed"
+    assert extract.summary.startswith("1 symlink entry in a zip: Spark's unzip")
+    assert extract.details == ("symlink entry bin/python",)
+    assert [report.check(n).status for n in ("python", "imports", "linkage")] == ["skipped"] * 3
+    assert "FAILED: extract" in report.render()
     assert list(private_tmp.iterdir()) == []
 
 
