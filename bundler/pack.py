@@ -264,8 +264,12 @@ def write_archive(
             raise
         if stream is not None:
             stream.close()
-    if isinstance(writer, ZipWriter) and notes is not None:
-        notes["zip_symlinks"] = writer.report.to_dict()
+    if isinstance(writer, ZipWriter):
+        if writer.report.left_out:
+            gone = ", ".join(sorted(writer.report.left_out)[:5])
+            reporter.warn(f"left out of the zip: symlinks to nothing packed ({gone})")
+        if notes is not None:
+            notes["zip_symlinks"] = writer.report.to_dict()
     return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
 
 
