@@ -24,7 +24,7 @@ from typing import IO, Any
 from bundler import __version__
 from bundler.archive import manifest_path
 from bundler.atomic import commit, discard, temp_path
-from bundler.build import build_prefix, build_prefix_path, host_platform, locked_dir, remove_tree
+from bundler.build import build_location, build_prefix, build_prefix_path, host_platform
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
 from bundler.lockfile import require_fresh
@@ -419,14 +419,10 @@ def pack_archive(options: PackOptions, reporter: Reporter | None = None) -> Pack
         "excluded": list(exclude),
         "build_prefix": str(prefix),
     }
-    with locked_dir(prefix):
-        remove_tree(prefix)
-        try:
-            result = build_prefix(variant, platform, prefix, reporter=reporter)
-            manifest["python"] = result.python_version
-            return _write_outputs(prefix, output, manifest, options, exclude, reporter)
-        finally:
-            remove_tree(prefix)
+    with build_location(prefix):
+        result = build_prefix(variant, platform, prefix, reporter=reporter)
+        manifest["python"] = result.python_version
+        return _write_outputs(prefix, output, manifest, options, exclude, reporter)
 
 
 def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
