@@ -24,7 +24,15 @@ from typing import IO, Any, Literal, cast
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
 
-__all__ = ["ARCHIVE_KINDS", "archive_kind", "manifest_path", "safe_extract"]
+__all__ = [
+    "ARCHIVE_KINDS",
+    "UnsafePath",
+    "archive_kind",
+    "manifest_path",
+    "resolve_path",
+    "safe_extract",
+    "zip_symlinks",
+]
 
 ARCHIVE_KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
 
@@ -37,8 +45,8 @@ def manifest_path(archive: Path) -> Path:
 _UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
 
 
-class _Unsafe(Exception):
-    pass
+class UnsafePath(ValueError):
+    """A member path or link that would leave the archive's tree."""
 
 
 @dataclass(frozen=True)
@@ -63,17 +71,17 @@ def archive_kind(path: Path) -> str:
 
 def _parts(name: str) -> tuple[str, ...]:
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[/\\]", name):
-        raise _Unsafe("absolute path")
+        raise UnsafePath("absolute path")
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise _Unsafe("'..' in path")
+        raise UnsafePath("'..' in path")
     return parts
 
 
-def _resolve(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tuple[str, ...]:
+def resolve_path(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tuple[str, ...]:
     """Resolve a path inside the archive through the archive's own symlinks.
 
-    Like ``realpath`` on the tree that extraction would create; raises ``_Unsafe``
+    Like ``realpath`` on the tree that extraction would create; raises ``UnsafePath``
     when the path leaves the tree at any point.
     """
     todo = deque(parts)
@@ -85,7 +93,7 @@ def _resolve(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tuple[s
             continue
         if part == "..":
             if not done:
-                raise _Unsafe("resolves outside the archive's tree")
+                raise UnsafePath("resolves outside the archive's tree")
             done.pop()
             continue
         target = links.get((*done, part))
@@ -94,9 +102,9 @@ def _resolve(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tuple[s
             continue
         hops += 1
         if hops > 40:
-            raise _Unsafe("symlink loop")
+            raise UnsafePath("symlink loop")
         if target.startswith("/"):
-            raise _Unsafe(f"goes through a symlink to the absolute path {target}")
+            raise UnsafePath(f"goes through a symlink to the absolute path {target}")
         todo.extendleft(reversed(target.split("/")))
     return tuple(done)
 
@@ -106,23 +114,23 @@ def _validate(entries: list[_Entry], archive: Path) -> None:
     for e in entries:
         try:
             if not e.parts and e.kind != "dir":
-                raise _Unsafe("would replace the destination directory")
-            parent = _resolve(e.parts[:-1], links)
+                raise UnsafePath("would replace the destination directory")
+            parent = resolve_path(e.parts[:-1], links)
             if e.kind == "symlink":
                 if not e.target:
-                    raise _Unsafe("symlink with an empty target")
+                    raise UnsafePath("symlink with an empty target")
                 if e.target.startswith("/"):
-                    raise _Unsafe(f"symlink to the absolute path {e.target}")
+                    raise UnsafePath(f"symlink to the absolute path {e.target}")
                 try:
-                    _resolve((*parent, *e.target.split("/")), links)
-                except _Unsafe as exc:
-                    raise _Unsafe(f"symlink to {e.target} leaves the tree ({exc})") from None
+                    resolve_path((*parent, *e.target.split("/")), links)
+                except UnsafePath as exc:
+                    raise UnsafePath(f"symlink to {e.target} leaves the tree ({exc})") from None
             elif e.kind == "hardlink":
                 try:
-                    _resolve(_parts(e.target), links)
-                except _Unsafe as exc:
-                    raise _Unsafe(f"hard link to {e.target} leaves the tree ({exc})") from None
-        except _Unsafe as exc:
+                    resolve_path(_parts(e.target), links)
+                except UnsafePath as exc:
+                    raise UnsafePath(f"hard link to {e.target} leaves the tree ({exc})") from None
+        except UnsafePath as exc:
             raise VerifyError(
                 f"{archive.name}: refusing member {e.name!r}: {exc}", _UNSAFE_HINT
             ) from None
@@ -142,12 +150,12 @@ def _tar_entries(tar: tarfile.TarFile, archive: Path) -> list[_Entry]:
             elif m.islnk():
                 entries.append(_Entry(m.name, parts, "hardlink", m.linkname))
             elif m.ischr() or m.isblk():
-                raise _Unsafe("device file")
+                raise UnsafePath("device file")
             elif m.isfifo():
-                raise _Unsafe("named pipe")
+                raise UnsafePath("named pipe")
             else:
-                raise _Unsafe(f"unsupported member type {m.type!r}")
-        except _Unsafe as exc:
+                raise UnsafePath(f"unsupported member type {m.type!r}")
+        except UnsafePath as exc:
             raise VerifyError(
                 f"{archive.name}: refusing member {m.name!r}: {exc}", _UNSAFE_HINT
             ) from None
@@ -162,11 +170,11 @@ def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
         try:
             parts = _parts(info.filename)
             if parts in seen:
-                raise _Unsafe("appears twice")
+                raise UnsafePath("appears twice")
             seen.add(parts)
             if stat.S_ISLNK(mode):
                 if info.file_size > 4096:
-                    raise _Unsafe("symlink target longer than 4096 bytes")
+                    raise UnsafePath("symlink target longer than 4096 bytes")
                 target = zf.read(info).decode("utf-8", "surrogateescape")
                 entries.append(_Entry(info.filename, parts, "symlink", target))
             elif info.is_dir() or stat.S_ISDIR(mode):
@@ -174,12 +182,26 @@ def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
             elif mode == 0 or stat.S_ISREG(mode) or stat.S_IFMT(mode) == 0:
                 entries.append(_Entry(info.filename, parts, "file", mode=mode & 0o7777 or None))
             else:
-                raise _Unsafe("device file or other special file")
-        except _Unsafe as exc:
+                raise UnsafePath("device file or other special file")
+        except UnsafePath as exc:
             raise VerifyError(
                 f"{archive.name}: refusing member {info.filename!r}: {exc}", _UNSAFE_HINT
             ) from None
     return entries
+
+
+def zip_symlinks(archive: Path) -> list[str]:
+    """Names of the zip's symlink entries (Unix mode ``S_IFLNK`` in ``external_attr``).
+
+    Hadoop's ``FileUtil.unZip``, which Spark uses for a ``.zip`` in ``--archives``,
+    writes each of them as a regular file holding the link text.
+    """
+    with zipfile.ZipFile(archive) as zf:
+        return [
+            i.filename
+            for i in zf.infolist()
+            if i.create_system == 3 and stat.S_ISLNK(i.external_attr >> 16)
+        ]
 
 
 def _counted(items: Sequence[Any], what: str, reporter: Reporter) -> Iterator[Any]:
@@ -214,9 +236,9 @@ def _extract_zip(zf: zipfile.ZipFile, archive: Path, dest: Path, reporter: Repor
     for e in _counted(ordered, f"extracting {archive.name}", reporter):
         if not e.parts:
             continue
-        where = dest.joinpath(*_resolve(e.parts[:-1], links))
+        where = dest.joinpath(*resolve_path(e.parts[:-1], links))
         if e.kind == "dir":
-            dest.joinpath(*_resolve(e.parts, links)).mkdir(parents=True, exist_ok=True)
+            dest.joinpath(*resolve_path(e.parts, links)).mkdir(parents=True, exist_ok=True)
             continue
         where.mkdir(parents=True, exist_ok=True)
         path = where / e.parts[-1]

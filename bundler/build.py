@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import urllib.request
@@ -33,6 +34,8 @@ from bundler.variants import Variant
 # Build prefixes are padded to this length so that conda-unpack can later write a
 # longer destination path into binary files (conda-build pads for the same reason).
 PREFIX_LENGTH = 160
+BUILD_ROOT_ENV = "BUNDLER_BUILD_ROOT"
+DEFAULT_BUILD_ROOT = "/tmp/bundler-build"  # fixed on purpose: see build_root
 
 
 def cache_root() -> Path:
@@ -58,28 +61,115 @@ class BuildResult:
     packages: tuple[LockedPackage, ...]
 
 
-def build_prefix_path(variant: str, platform: str) -> Path:
+def build_root() -> Path:
+    """Where build prefixes live: ``$BUNDLER_BUILD_ROOT``, else ``/tmp/bundler-build``.
+
+    Not ``$TMPDIR`` and nothing per user: the prefix path ends up inside the archive
+    (in ``conda-unpack``'s placeholder list and padded into binaries), so it must be
+    the same on every machine for the same lock to give the same bytes.
+    """
+    return Path(os.environ.get(BUILD_ROOT_ENV) or DEFAULT_BUILD_ROOT)
+
+
+def build_prefix_path(variant: str, platform: str, root: Path | None = None) -> Path:
     """A fixed, padded build location: the same lock gives the same prefix string.
 
     Files in the packed archive (and conda-unpack's records) hold the build prefix,
-    so a fixed path is what makes two packs of one lock byte-identical.
+    so a fixed path is what makes two packs of one lock byte-identical, whoever packs.
     """
-    base = Path(tempfile.gettempdir()) / f"bundler-{os.getuid()}" / "prefix"
+    base = root or build_root()
     name = f"{variant}-{platform}_"
     pad = max(0, PREFIX_LENGTH - len(str(base)) - len(name) - 1)
     return base / (name + "p" * pad)
 
 
 @contextmanager
-def locked_dir(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (a sibling lock file) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name[:40]}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+def build_location(prefix: Path) -> Iterator[Path]:
+    """Hold ``prefix`` (see ``build_prefix_path``) empty and ours for the block.
+
+    The build root is shared by every user of the machine, like ``/tmp`` (mode 1777):
+    a lock file beside the prefix makes concurrent packs of one variant wait for each
+    other, whoever runs them; the prefix is created empty by this process and removed
+    afterwards.  A prefix left behind by another user is an error, never reused.
+    """
+    root = prefix.parent
+    _shared_root(root)
+    fd = _open_lock(root / f".{prefix.name[:40]}.lock")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _claim(prefix)
         try:
-            yield
+            yield prefix
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            remove_tree(prefix)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _shared_root(root: Path) -> None:
+    hint = (
+        f"or set {BUILD_ROOT_ENV} to a directory of yours "
+        "(archives then differ from packs made with the default)"
+    )
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(root, 0o755)
+        os.chmod(root, 0o1777)  # shared like /tmp; mkdir's mode goes through the umask
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise BuildError(f"cannot create the build root {root}: {exc.strerror}", hint) from exc
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode):
+        raise BuildError(f"build root {root} is not a directory", f"remove it, {hint}")
+    shared = st.st_mode & stat.S_ISVTX and st.st_mode & 0o002
+    if st.st_uid != os.getuid() and not shared:
+        raise BuildError(
+            f"build root {root} belongs to uid {st.st_uid} and is not shared",
+            f"its owner or root can run 'chmod 1777 {root}', {hint}",
+        )
+
+
+def _open_lock(path: Path) -> int:
+    """A read-only descriptor of the lock file, created if missing (flock needs no write).
+
+    An existing file is opened without O_CREAT: in a sticky directory, Linux refuses
+    O_CREAT on another user's file when fs.protected_regular is set.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(5):
+        try:
+            try:
+                return os.open(path, flags)
+            except FileNotFoundError:
+                pass
+            try:
+                fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            os.fchmod(fd, 0o644)
+            return fd
+        except OSError as exc:
+            raise BuildError(
+                f"cannot open the lock file {path}: {exc.strerror}",
+                "another user's file? remove it as that user or root",
+            ) from exc
+    raise BuildError(f"cannot open the lock file {path}: it keeps changing")
+
+
+def _claim(prefix: Path) -> None:
+    try:
+        st = os.lstat(prefix)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
+            raise BuildError(
+                f"build prefix {prefix} belongs to uid {st.st_uid} (left by another pack)",
+                "remove it as that user or root, then pack again",
+            )
+        remove_tree(prefix)  # our own, left by a pack that was killed
+    os.mkdir(prefix, 0o755)
 
 
 def _conda_records(variant: Variant, platform: str) -> list[object]:
@@ -231,19 +321,25 @@ def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
 def _install_pip(
     variant: Variant, prefix: Path, pkgs: list[LockedPackage], cache: Path, reporter: Reporter
 ) -> None:
-    lines = []
+    wheels = []
     for i, pkg in enumerate(pkgs):
         reporter.progress("fetching wheels", i, len(pkgs))
-        wheel = fetch_wheel(pkg, cache)
-        lines.append(f"{wheel} --hash=sha256:{pkg.sha256}")
+        wheels.append(fetch_wheel(pkg, cache))
     reporter.progress("fetching wheels", len(pkgs), len(pkgs))
     reporter.step(f"pip install of {len(pkgs)} locked wheels (hashes required)")
     python = prefix / "bin" / "python"
     if not python.exists():
         raise BuildError(f"variant '{variant.name}': pip packages need python in the lock")
     with tempfile.TemporaryDirectory(prefix="bundler-req-") as tmp:
+        # By name from a --find-links directory, not by path: pip records a path or URL
+        # requirement in direct_url.json, which would put the cache's path into the
+        # archive (and make packs from two cache directories differ).
+        found = Path(tmp) / "wheels"
+        found.mkdir()
+        for wheel in wheels:
+            (found / wheel.name).symlink_to(wheel)
         req = Path(tmp) / "requirements.txt"
-        req.write_text("\n".join(lines) + "\n")
+        req.write_text("".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in pkgs))
         try:
             run(
                 [
@@ -260,6 +356,8 @@ def _install_pip(
                     "--no-warn-script-location",
                     "--disable-pip-version-check",
                     "--no-cache-dir",
+                    "--find-links",
+                    str(found),
                     "-r",
                     str(req),
                 ],

@@ -186,7 +186,10 @@ def pack(
         Path | None, typer.Option("--prefix", help="Pack this existing conda environment.")
     ] = None,
     level: Annotated[
-        int | None, typer.Option("--level", help="gzip/zip compression level.")
+        int | None,
+        typer.Option(
+            "--level", help="Compression level 0-9 (tar.gz: 0-3 ISA-L, 4-9 zlib; zip: deflate)."
+        ),
     ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", help="Compression threads (default: all cores).")

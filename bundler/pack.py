@@ -4,7 +4,8 @@ conda-pack decides what goes in and how it is relocated (its ``Packer`` and its
 ``conda-unpack`` script); bundler supplies the archive writer.  The writer sorts
 entries, zeroes owners and times, fixes modes, and compresses with ISA-L's
 threaded gzip (deterministic header), so the same lock gives the same bytes,
-several times faster than conda-pack's own gzip.
+several times faster than conda-pack's own gzip.  Levels above ISA-L's range (4-9)
+go to ``bundler.pgzip``, a threaded writer over the standard library's zlib.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import json
 import os
 import stat
 import tarfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -24,16 +24,20 @@ from typing import IO, Any
 from bundler import __version__
 from bundler.archive import manifest_path
 from bundler.atomic import commit, discard, temp_path
-from bundler.build import build_prefix, build_prefix_path, host_platform, locked_dir, remove_tree
+from bundler.build import build_location, build_prefix, build_prefix_path, host_platform
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
 from bundler.lockfile import require_fresh
+from bundler.pgzip import ParallelGzipWriter
 from bundler.variants import load_workspace
+from bundler.zipwriter import ZipWriter
 
 # ISA-L level 1: within 4% of conda-pack's zlib level 4 in size, several times faster
-# (bench/pack.py).  ISA-L levels run 0-3.
+# (bench/pack.py).  ISA-L levels run 0-3; 4-9 are zlib's (slower, smaller).
 GZIP_LEVEL = 1
-FIXED_MTIME = 315532800  # 1980-01-01, also the earliest time a zip can hold
+ISAL_MAX_LEVEL = 3
+ZIP_LEVEL = 4  # zipfile's deflate (zlib), as conda-pack's default gzip level
+FIXED_MTIME = 315532800  # 1980-01-01, also the earliest time a zip can hold (zipwriter)
 FORMATS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".zip": "zip"}
 # Bytecode differs between two installs of one lock; executors compile on import.
 BYTECODE = ("*.pyc", "*/__pycache__")
@@ -75,6 +79,18 @@ class PackResult:
             "size": self.size,
             "largest": self.largest(5),
         }
+
+
+def check_compression(level: int | None, threads: int | None) -> None:
+    """PackError (one line, naming the flag) for a level or thread count out of range."""
+    if level is not None and not 0 <= level <= 9:
+        raise PackError(
+            f"--level {level}: compression levels run 0-9",
+            "tar.gz: 0-3 use ISA-L (fast, default 1), 4-9 zlib (smaller); "
+            f"zip: zlib's deflate 0-9 (default {ZIP_LEVEL})",
+        )
+    if threads is not None and threads < 0:
+        raise PackError(f"--threads {threads}: give a positive number (0: all cores)")
 
 
 def archive_format(path: Path) -> str:
@@ -188,39 +204,6 @@ class _HashingWriter(io.RawIOBase):
         self.raw.flush()
 
 
-class _ZipWriter:
-    """The same for zip: fixed dates, modes in external_attr, symlinks kept as links."""
-
-    def __init__(self, stream: IO[bytes], level: int) -> None:
-        self.zip = zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=level)
-
-    def _zinfo(self, target: str, mode: int) -> zipfile.ZipInfo:
-        zi = zipfile.ZipInfo(target, date_time=(1980, 1, 1, 0, 0, 0))
-        zi.create_system = 3
-        zi.external_attr = (mode & 0xFFFF) << 16
-        zi.compress_type = zipfile.ZIP_DEFLATED
-        return zi
-
-    def add(self, source: str, target: str) -> None:
-        st = os.lstat(source)
-        if stat.S_ISLNK(st.st_mode):
-            zi = self._zinfo(target, stat.S_IFLNK | 0o777)
-            zi.compress_type = zipfile.ZIP_STORED
-            self.zip.writestr(zi, os.readlink(source))
-        elif stat.S_ISDIR(st.st_mode):
-            self.zip.writestr(self._zinfo(target.rstrip("/") + "/", stat.S_IFDIR | 0o755), b"")
-        else:
-            with open(source, "rb") as fh:
-                self.add_bytes(source, fh.read(), target)
-
-    def add_bytes(self, source: str, data: bytes, target: str) -> None:
-        mode = 0o755 if os.stat(source).st_mode & 0o111 else 0o644
-        self.zip.writestr(self._zinfo(target, stat.S_IFREG | mode), data)
-
-    def close(self) -> None:
-        self.zip.close()
-
-
 def write_archive(
     prefix: Path,
     output: Path,
@@ -231,10 +214,12 @@ def write_archive(
     reporter: Reporter | None = None,
     fmt: str | None = None,
     label: str | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> str:
     """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
 
-    Returns the archive's sha256. Callers write to a temporary name and rename
+    Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
+    of the symlinks (stored as copies). Callers write to a temporary name and rename
     (``pack_archive`` does, together with the manifest).
     """
     from conda_pack.core import CondaEnv, CondaPackException, Packer
@@ -252,22 +237,20 @@ def write_archive(
         ) from exc
     for pattern in exclude:
         env = env.exclude(pattern)
-    files = sorted(env.files, key=lambda f: f.target)
+    # conda-pack adds its own scripts (activate, conda-unpack) at the end; copies of
+    # them in the prefix (an environment unpacked from a conda-pack archive) would be
+    # duplicate entries, so the fresh ones replace them.
+    own = _finish_targets(str(prefix))
+    files = sorted((f for f in env.files if f.target not in own), key=lambda f: f.target)
     with open(output, "wb") as fh:
         raw = _HashingWriter(fh)
-        writer: _TarWriter | _ZipWriter
+        writer: _TarWriter | ZipWriter
         if fmt == "zip":
-            writer = _ZipWriter(fh, 4 if level is None else level)
+            check_compression(level, threads)
+            writer = ZipWriter(fh, ZIP_LEVEL if level is None else level)
             stream: IO[bytes] | None = None
         else:
-            from isal import igzip_threaded
-
-            stream = igzip_threaded.open(
-                raw,
-                "wb",
-                compresslevel=GZIP_LEVEL if level is None else level,
-                threads=threads or os.cpu_count() or 1,
-            )
+            stream = _gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
             writer = _TarWriter(stream)
         try:
             _pack_files(Packer(str(prefix), writer), files, label or output.name, reporter)
@@ -281,7 +264,49 @@ def write_archive(
             raise
         if stream is not None:
             stream.close()
+    if isinstance(writer, ZipWriter):
+        if writer.report.left_out:
+            gone = ", ".join(sorted(writer.report.left_out)[:5])
+            reporter.warn(f"left out of the zip: symlinks to nothing packed ({gone})")
+        if notes is not None:
+            notes["zip_symlinks"] = writer.report.to_dict()
     return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
+
+
+def _gzip_stream(raw: Any, level: int, threads: int | None) -> IO[bytes]:
+    """A threaded gzip writer: ISA-L for levels 0-3, ``bundler.pgzip`` (zlib) for 4-9.
+
+    Both cut the input into fixed blocks and write no time into the header, so the
+    bytes depend neither on the number of threads nor on the clock.
+    """
+    check_compression(level, threads)
+    count = threads or os.cpu_count() or 1
+    if level <= ISAL_MAX_LEVEL:
+        from isal import igzip_threaded
+
+        return igzip_threaded.open(raw, "wb", compresslevel=level, threads=count)
+    return ParallelGzipWriter(raw, level, count)  # type: ignore[return-value]
+
+
+class _Names:
+    """An archive that only records the names written to it."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def add(self, source: str, target: str) -> None:
+        self.names.add(target)
+
+    def add_bytes(self, source: str, data: bytes, target: str) -> None:
+        self.names.add(target)
+
+
+def _finish_targets(prefix: str) -> set[str]:
+    from conda_pack.core import Packer
+
+    names = _Names()
+    Packer(prefix, names).finish()
+    return names.names
 
 
 def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) -> None:
@@ -364,6 +389,7 @@ def _lsize(path: Path) -> int:
 def pack_archive(options: PackOptions, reporter: Reporter | None = None) -> PackResult:
     """``bundler pack``: a variant from its lock, or an existing prefix."""
     reporter = reporter or NullReporter()
+    check_compression(options.level, options.threads)
     if options.prefix is not None:
         return _pack_prefix(options, reporter)
     if options.variant is None:
@@ -393,14 +419,10 @@ def pack_archive(options: PackOptions, reporter: Reporter | None = None) -> Pack
         "excluded": list(exclude),
         "build_prefix": str(prefix),
     }
-    with locked_dir(prefix):
-        remove_tree(prefix)
-        try:
-            result = build_prefix(variant, platform, prefix, reporter=reporter)
-            manifest["python"] = result.python_version
-            return _write_outputs(prefix, output, manifest, options, exclude, reporter)
-        finally:
-            remove_tree(prefix)
+    with build_location(prefix):
+        result = build_prefix(variant, platform, prefix, reporter=reporter)
+        manifest["python"] = result.python_version
+        return _write_outputs(prefix, output, manifest, options, exclude, reporter)
 
 
 def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
@@ -419,8 +441,7 @@ def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
         "bundler_version": __version__,
         "variant": None,
         "platform": host_platform(),
-        "inputs_hash": None,
-        "lock_sha256": None,
+        # no lock, so no inputs_hash nor lock_sha256: absent, never null or "None"
         "python": None,
         "imports": [],
         "gpu_imports": [],
@@ -454,6 +475,7 @@ def _write_outputs(
             reporter=reporter,
             fmt=archive_format(output),
             label=output.name,
+            notes=manifest,
         )
         packages = installed_packages(prefix)
         if manifest["python"] is None:

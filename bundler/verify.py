@@ -6,7 +6,8 @@ reason); a failed check never raises, so the caller gets the whole list at once:
 - ``manifest``: the archive's sha256 and size match ``<archive>.json`` written by pack.
 - ``extract``: every member is validated before anything is written (no absolute
   paths, no ``..``, no links leaving the tree, no device files), then the archive is
-  unpacked into a fresh temporary directory, never at the build prefix.
+  unpacked into a fresh temporary directory, never at the build prefix.  A zip with
+  symlink entries fails here: Spark's unzip turns them into text files.
 - ``python``: ``bin/python`` runs from there, without ``conda-unpack``, and its
   ``sys.prefix`` is the extraction directory.
 - ``imports``: each module is imported in its own interpreter (no user site, no
@@ -17,6 +18,10 @@ reason); a failed check never raises, so the caller gets the whole list at once:
   archive on a machine without a GPU.
 - ``pyspark-guards``: the manifest's package versions against the combinations
   PySpark supports (``bundler.guards``).
+
+The report is OK only when nothing failed and ``extract``, ``python`` and ``linkage``
+ran (``ESSENTIAL``); when nothing failed but one of those could not run it is "not
+verified", and either way it names every check that did not run and why.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from bundler import proc
-from bundler.archive import archive_kind, extract_members, manifest_path
+from bundler.archive import archive_kind, extract_members, manifest_path, zip_symlinks
 from bundler.elf import LinkageReport, check_linkage
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
@@ -44,6 +50,11 @@ CHECK_NAMES = (
     "manifest", "extract", "python", "imports", "gpu-imports", "linkage", "pyspark-guards",
 )  # fmt: skip
 _NEED_EXTRACTION = ("python", "imports", "gpu-imports", "linkage")
+# Without these the environment was not shown to run here: a report that skipped one
+# of them (an archive for another platform) is "not verified" (exit 1), never OK.  The
+# others may be skipped for a reason the report names: manifest (a foreign archive has
+# none), imports (none listed), gpu-imports (no GPU), pyspark-guards (no pyspark).
+ESSENTIAL = ("extract", "python", "linkage")
 PROBE_TIMEOUT = 120.0
 IMPORT_TIMEOUT = 600.0
 _MARK = "__bundler_verify__:"
@@ -110,8 +121,26 @@ class VerifyReport:
     platform: str | None = None
 
     @property
+    def failed(self) -> bool:
+        return any(c.status == "failed" for c in self.checks)
+
+    @property
+    def not_run(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "skipped"]
+
+    @property
+    def incomplete(self) -> list[Check]:
+        """The checks that show the environment runs (``ESSENTIAL``) but did not run."""
+        return [c for c in self.not_run if c.name in ESSENTIAL]
+
+    @property
     def ok(self) -> bool:
-        return all(c.status != "failed" for c in self.checks)
+        """Nothing failed and the environment really ran: every ``ESSENTIAL`` check passed."""
+        return not self.failed and not self.incomplete
+
+    @property
+    def verdict(self) -> Literal["ok", "failed", "not-verified"]:
+        return "failed" if self.failed else "not-verified" if self.incomplete else "ok"
 
     def check(self, name: str) -> Check:
         for c in self.checks:
@@ -134,8 +163,10 @@ class VerifyReport:
             "variant": self.variant,
             "platform": self.platform,
             "ok": self.ok,
+            "verdict": self.verdict,
             "ran": [c.name for c in self.checks if c.status != "skipped"],
-            "skipped": [c.name for c in self.checks if c.status == "skipped"],
+            "skipped": [c.name for c in self.not_run],
+            "not_run": {c.name: c.summary for c in self.not_run},
             "checks": [c.to_dict() for c in self.checks],
             "problems": self.problems(),
         }
@@ -151,17 +182,22 @@ class VerifyReport:
             lines.extend(f"        {d}" for d in shown)
             if len(c.details) > len(shown):
                 lines.append(f"        ... and {len(c.details) - len(shown)} more")
-        ran = sum(c.status != "skipped" for c in self.checks)
-        counts = f"{_count(ran, 'check')} ran, {len(self.checks) - ran} skipped"
-        if self.ok:
-            lines.append(f"OK: {counts}, none failed")
-        else:
+        ran = len(self.checks) - len(self.not_run)
+        counts = f"{_count(ran, 'check')} ran"
+        if self.not_run:
+            counts += f"; not run: {', '.join(c.name for c in self.not_run)}"
+        if self.failed:
             failed = [c.name for c in self.checks if c.status == "failed"]
             problems = self.problems()
             lines.append(
                 f"FAILED: {', '.join(failed)} ({_count(len(problems), 'problem')}; {counts})"
             )
             lines.extend(f"  - {p}" for p in problems)
+        elif self.incomplete:
+            lines.append(f"NOT VERIFIED: nothing failed, but not everything could run ({counts})")
+            lines.extend(f"  - {c.name} not run: {c.summary}" for c in self.incomplete)
+        else:
+            lines.append(f"OK: {counts}; none failed")
         return "\n".join(lines)
 
 
@@ -541,11 +577,28 @@ def _checks_in(
     dest = tmp / "env"
     reporter.step(f"extracting {archive.name} into {dest}")
     try:
-        count = extract_members(archive, dest, reporter)
+        links = zip_symlinks(archive) if archive_kind(archive) == "zip" else []
+        count = 0 if links else extract_members(archive, dest, reporter)
     except VerifyError as exc:
         summary = "the archive could not be extracted safely"
         return [_failed("extract", summary, [exc.one_line()])] + [
             _skipped(n, "extraction failed") for n in _NEED_EXTRACTION
+        ]
+    except (OSError, zipfile.BadZipFile) as exc:
+        summary = "the archive could not be read"
+        return [_failed("extract", summary, [f"{type(exc).__name__}: {exc}"])] + [
+            _skipped(n, "extraction failed") for n in _NEED_EXTRACTION
+        ]
+    if links:
+        summary = (
+            f"{len(links)} symlink {'entry' if len(links) == 1 else 'entries'} in a zip: "
+            "Spark's unzip (Hadoop's "
+            "FileUtil.unZip) writes each as a file holding the link text, so the "
+            "environment breaks on executors; pack it again with bundler pack"
+        )
+        shown = [f"symlink entry {name}" for name in links[:5]]
+        return [_failed("extract", summary, [summary], shown)] + [
+            _skipped(n, "not extracted: the zip holds symlink entries") for n in _NEED_EXTRACTION
         ]
     root = _env_root(dest)
     built = manifest.build_prefix if manifest else None
@@ -599,7 +652,7 @@ def _import_checks(
     checks = [
         _check_imports("imports", modules, root, cwd, reporter)
         if modules
-        else _skipped("imports", "no modules to import (none given, none in a manifest)")
+        else _skipped("imports", "no modules to import (none in a manifest; pass --import MODULE)")
     ]
     if not gpu_modules:
         return [*checks, _skipped("gpu-imports", gpu_reason)]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from bundler.atomic import atomic_write
-from bundler.build import build_prefix_path, fetch_wheel
+from bundler.build import build_location, build_prefix_path, fetch_wheel
 from bundler.errors import BuildError
 from bundler.lockfile import LockedPackage
 
@@ -63,3 +66,64 @@ def test_build_prefix_path_is_fixed_and_padded() -> None:
     assert a == build_prefix_path("base", "linux-64")
     assert a != build_prefix_path("gpu", "linux-64")
     assert len(str(a)) >= 150  # room for conda-unpack to write longer prefixes
+
+
+def test_build_prefix_path_ignores_tmpdir_and_uid(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("BUNDLER_BUILD_ROOT", raising=False)
+    before = build_prefix_path("base", "linux-64")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os, "getuid", lambda: 4242)
+    after = build_prefix_path("base", "linux-64")
+    assert before == after
+    assert str(after).startswith("/tmp/bundler-build/base-linux-64_ppp")
+    assert len(str(after)) == 160
+    monkeypatch.setenv("BUNDLER_BUILD_ROOT", str(tmp_path / "mine"))
+    assert build_prefix_path("base", "linux-64").parent == tmp_path / "mine"
+
+
+def test_build_location_is_empty_ours_and_removed(tmp_path: Path) -> None:
+    prefix = build_prefix_path("v", "linux-64", root=tmp_path / "root")
+    prefix.mkdir(parents=True)
+    (prefix / "left-by-a-killed-pack").write_text("x")
+    with build_location(prefix) as where:
+        assert where == prefix and list(prefix.iterdir()) == []
+        assert stat.S_IMODE((tmp_path / "root").stat().st_mode) in (0o755, 0o1777)
+        (prefix / "bin").mkdir()
+    assert not prefix.exists()
+    locks = [p.name for p in (tmp_path / "root").iterdir()]
+    assert locks == [f".{prefix.name[:40]}.lock"]
+    # a new shared root is like /tmp: anyone may build there, nobody may remove others'
+    fresh = build_prefix_path("v", "linux-64", root=tmp_path / "fresh")
+    with build_location(fresh):
+        pass
+    assert stat.S_IMODE((tmp_path / "fresh").stat().st_mode) == 0o1777
+
+
+def _enter(prefix: Path) -> None:
+    with build_location(prefix):
+        pass
+
+
+def test_build_location_refuses_a_prefix_it_does_not_own(tmp_path: Path) -> None:
+    prefix = build_prefix_path("v", "linux-64", root=tmp_path / "root")
+    prefix.parent.mkdir()
+    prefix.symlink_to(tmp_path)
+    with pytest.raises(BuildError, match="belongs to uid") as err:
+        _enter(prefix)
+    assert "remove it" in err.value.hint
+    assert prefix.is_symlink()  # left alone
+    if os.geteuid() == 0:  # another user's leftover prefix
+        prefix.unlink()
+        prefix.mkdir()
+        os.chown(prefix, 65534, 65534)
+        with pytest.raises(BuildError, match="belongs to uid 65534"):
+            _enter(prefix)
+        assert prefix.is_dir()
+        # a root that another user owns and does not share
+        os.chown(prefix.parent, 65534, 65534)
+        os.chmod(prefix.parent, 0o755)
+        with pytest.raises(BuildError, match="belongs to uid 65534 and is not shared"):
+            _enter(prefix)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -40,6 +42,8 @@ def test_manifest_describes_the_archive(packed_archive: tuple[Path, dict[str, An
     assert pkgs["numpy"]["manager"] == "pip" and pkgs["pyarrow"]["manager"] == "pip"
     assert all(p["size"] > 0 for p in pkgs.values())
     assert manifest["imports"] == ["numpy", "pyarrow", "six", "dateutil"]
+    for key in ("inputs_hash", "lock_sha256"):
+        assert re.fullmatch(r"[0-9a-f]{64}", manifest[key]), (key, manifest[key])
 
 
 def test_archive_is_normalised_and_carries_conda_unpack(
@@ -113,19 +117,75 @@ def test_two_packs_are_byte_identical(
     assert again.sha256 == _sha(archive)
 
 
-def test_zip_output_keeps_symlinks_and_modes(locked_workspace: Path, tmp_path: Path) -> None:
+def hadoop_unzip(archive: Path, dest: Path) -> None:
+    """Unpack as Hadoop's FileUtil.unZip does: a symlink entry becomes a file of link text.
+
+    Python's zipfile does the same with symlink entries; modes come from external_attr.
+    """
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(dest)
+        for info in zf.infolist():
+            mode = info.external_attr >> 16
+            if not info.is_dir():
+                os.chmod(dest / info.filename, 0o755 if mode & 0o111 else 0o644)
+
+
+def test_zip_stores_symlinks_as_copies_and_runs_after_hadoops_unzip(
+    locked_workspace: Path, tmp_path: Path
+) -> None:
     result = pack_archive(
         PackOptions(workspace=locked_workspace, variant="gpuapp", output=tmp_path / "g.zip")
     )
     with zipfile.ZipFile(result.path) as zf:
         infos = {i.filename: i for i in zf.infolist()}
-    python = infos["bin/python"]
-    assert (python.external_attr >> 16) & 0o170000 == 0o120000  # a symlink
-    assert (infos["bin/python3.11"].external_attr >> 16) & 0o111
+        python, python311 = zf.read("bin/python"), zf.read("bin/python3.11")
+    assert not [n for n, i in infos.items() if stat.S_ISLNK(i.external_attr >> 16)]
+    assert python == python311 and python[:4] == b"\x7fELF"  # a copy, not the text
+    assert (infos["bin/python"].external_attr >> 16) & 0o777 == 0o755
     assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in infos.values())
     manifest = json.loads(result.manifest_path.read_text())
     assert manifest["gpu_imports"] == ["cudaprobe"]
     assert manifest["archive"]["format"] == "zip"
+    links = manifest["zip_symlinks"]
+    assert links["stored_as"] == "copies" and links["copied"] >= 1, links
+    assert links["left_out"] == []
+
+    env = tmp_path / "unzipped" / "env"
+    hadoop_unzip(result.path, env)
+    out = subprocess.run(
+        [str(env / "bin/python"), "-c", "import sys, six; print(sys.prefix, six.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"], "PYTHONNOUSERSITE": "1"},
+    )
+    prefix, six_file = out.stdout.split()
+    assert Path(prefix) == env and Path(six_file).is_relative_to(env)
+
+
+def test_verify_refuses_a_zip_with_symlink_entries(
+    packed_archive: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    archive, _ = packed_archive
+    bad = tmp_path / "linked.zip"
+    with tarfile.open(archive) as tar, zipfile.ZipFile(bad, "w") as zf:
+        for m in tar.getmembers()[:400]:
+            zi = zipfile.ZipInfo(m.name)
+            zi.create_system = 3
+            if m.issym():
+                zi.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(zi, m.linkname)
+            elif m.isreg():
+                zi.external_attr = (stat.S_IFREG | m.mode) << 16
+                zf.writestr(zi, tar.extractfile(m).read())  # type: ignore[union-attr]
+    proc = run_cli("verify", str(bad), "--json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout
+    report = json.loads(proc.stdout)
+    extract = next(c for c in report["checks"] if c["name"] == "extract")
+    assert extract["status"] == "failed"
+    assert "symlink entr" in extract["summary"] and "Hadoop" in extract["summary"]
+    assert any(d.startswith("symlink entry ") for d in extract["details"])
+    assert report["verdict"] == "failed"
 
 
 def test_pack_prefix_of_an_existing_environment(
@@ -146,7 +206,10 @@ def test_pack_prefix_of_an_existing_environment(
     names = {p["name"] for p in result["largest"]}
     assert {"pyarrow", "python", "numpy"} <= names
     with tarfile.open(tmp_path / "out.tgz") as tar:
-        assert "bin/conda-unpack" in tar.getnames()
+        names = tar.getnames()
+    assert "bin/conda-unpack" in names
+    # conda-pack's fresh scripts replace the copies the unpacked archive brought along
+    assert len(names) == len(set(names))
 
 
 def test_stale_lock_is_refused_and_nothing_written(locked_workspace: Path, tmp_path: Path) -> None:
@@ -224,3 +287,109 @@ def test_interrupted_pack_leaves_nothing_under_the_final_name(
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert list(out.parent.iterdir()) == []
+
+
+# ---------------------------------------------------------------- compression levels
+
+
+@pytest.fixture(scope="module")
+def small_env(locked_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``gpuapp`` (python, pip, six, cudaprobe) unpacked: a small prefix for --prefix packs."""
+    dist = tmp_path_factory.mktemp("small")
+    # with bytecode, so that conda-pack finds every file conda-meta lists
+    options = PackOptions(
+        workspace=locked_workspace, variant="gpuapp", output=dist / "g.tar.gz", keep_bytecode=True
+    )
+    result = pack_archive(options)
+    env = dist / "env"
+    with tarfile.open(result.path) as tar:
+        tar.extractall(env, filter="tar")
+    subprocess.run([str(env / "bin/conda-unpack")], check=True)
+    return env
+
+
+# conda-pack warns that an unpacked archive's packages are not in a package cache
+# (it emptied their cache paths when it packed them); that is expected here.
+uncached = pytest.mark.filterwarnings("ignore:\\s*Conda-managed packages were found without")
+
+
+def _gunzip_names(path: Path) -> list[str]:
+    with tarfile.open(path) as tar:
+        return tar.getnames()
+
+
+def test_every_gzip_level_packs_and_higher_levels_are_smaller(
+    small_env: Path, tmp_path: Path
+) -> None:
+    sizes = {}
+    for level in (0, 1, 3, 4, 6, 9):
+        out = tmp_path / f"l{level}.tar.gz"
+        proc = run_cli("pack", "--prefix", str(small_env), "-o", str(out), "-q",
+                       "--level", str(level), cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        with open(out, "rb") as fh:
+            header = fh.read(10)
+        assert header[:2] == b"\x1f\x8b" and header[4:8] == b"\0\0\0\0", level  # no time
+        sizes[level] = out.stat().st_size
+    names = _gunzip_names(tmp_path / "l9.tar.gz")
+    assert names == _gunzip_names(tmp_path / "l0.tar.gz")
+    assert "bin/python3.11" in names
+    # ISA-L 0-3, then zlib-ng: each step up in this list gives fewer bytes
+    assert sizes[9] < sizes[6] < sizes[4] < sizes[1] < sizes[0], sizes
+    assert sizes[3] < sizes[1], sizes
+
+
+@uncached
+def test_high_levels_are_reproducible_whatever_the_thread_count(
+    small_env: Path, tmp_path: Path
+) -> None:
+    one, many = tmp_path / "one.tar.gz", tmp_path / "many.tar.gz"
+    for out, threads in ((one, 1), (many, 4)):
+        pack_archive(PackOptions(prefix=small_env, output=out, level=6, threads=threads))
+    assert _sha(one) == _sha(many)
+
+
+@uncached
+def test_zip_levels_follow_zipfiles_deflate(small_env: Path, tmp_path: Path) -> None:
+    sizes = {}
+    for level in (0, 6):
+        out = tmp_path / f"l{level}.zip"
+        pack_archive(PackOptions(prefix=small_env, output=out, level=level))
+        sizes[level] = out.stat().st_size
+        with zipfile.ZipFile(out) as zf:
+            assert zf.testzip() is None
+    assert sizes[6] < sizes[0] * 0.8, sizes
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--level", "10"), ("--level", "-1"),
+                                             ("--threads", "-2")])  # fmt: skip
+def test_out_of_range_compression_is_one_line_and_writes_nothing(
+    locked_workspace: Path, tmp_path: Path, flag: str, value: str
+) -> None:
+    out = tmp_path / "out" / "app.tar.gz"
+    proc = run_cli("pack", "app", "-o", str(out), flag, value, cwd=locked_workspace)
+    assert proc.returncode == 2, proc.stderr
+    line = error_line(proc)
+    assert f"{flag} {value}" in line
+    assert not out.parent.exists()
+
+
+@uncached
+def test_manifest_of_a_prefix_pack_holds_no_none_string(small_env: Path, tmp_path: Path) -> None:
+    result = pack_archive(PackOptions(prefix=small_env, output=tmp_path / "p.tar.gz"))
+    text = result.manifest_path.read_text()
+    manifest = json.loads(text)
+    assert '"None"' not in text and "'None'" not in text
+
+    def strings(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    assert "None" not in strings(manifest)
+    # no lock, so no lock hashes at all; the archive's own hash is a real sha256
+    assert "inputs_hash" not in manifest and "lock_sha256" not in manifest
+    assert manifest["archive"]["sha256"] == _sha(result.path)
+    assert manifest["python"].startswith("3.11.")

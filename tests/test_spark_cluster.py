@@ -210,3 +210,42 @@ def test_local_session_runs_workers_from_the_archive(
             assert Path(path).is_relative_to(env)
     assert os.environ["PYSPARK_PYTHON"] == "/nonexistent/sentinel"
     assert not env.exists()
+
+
+def test_packed_zip_runs_on_executors(
+    spark_env: SimpleNamespace, locked_workspace: Path, tmp_path: Path
+) -> None:
+    """Hadoop's unzip turns symlink entries into text files: bundler's zip has none."""
+    from bundler.pack import PackOptions, pack_archive
+
+    result = pack_archive(
+        PackOptions(workspace=locked_workspace, variant="gpuapp", output=tmp_path / "env.zip")
+    )
+    manifest = json.loads(result.manifest_path.read_text())
+    assert manifest["zip_symlinks"]["copied"] >= 1  # bin/python at least
+    modules = ["six"]
+    rows = submit(
+        spark_env,
+        tmp_path,
+        [
+            "--master",
+            MASTER,
+            "--archives",
+            f"{result.path}#env",
+            "--conf",
+            "spark.pyspark.python=./env/bin/python",
+            "--conf",
+            f"spark.pyspark.driver.python={sys.executable}",
+        ],
+        modules,
+    )
+    assert len(rows) == 8
+    for row in rows:
+        env = Path(row["cwd"]).resolve() / "env"
+        # Spark unpacked the zip into ./env (a directory, not a link to the cache)
+        assert Path(row["executable"]).resolve().is_relative_to(env.resolve()), row
+        assert Path(row["prefix"]).resolve() == env.resolve(), row
+        assert row["version"] == HERE
+        for module, path in row["files"].items():
+            assert Path(path).resolve().is_relative_to(env.resolve()), (module, path)
+    assert_two_executors(rows, spark_env)

@@ -106,15 +106,18 @@ def python_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_python_env(tmp_path_factory.mktemp("python-env") / "env")
 
 
-def pack_dir(src: Path, archive: Path) -> Path:
-    """Archive the contents of ``src`` (no top-level directory), as conda-pack does."""
+def pack_dir(src: Path, archive: Path, *, zip_links: bool = True) -> Path:
+    """Archive the contents of ``src`` (no top-level directory), as conda-pack does.
+
+    A zip gets symlink entries, or with ``zip_links=False`` a copy of each linked file.
+    """
     children = sorted(src.iterdir())
     if archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for path in sorted(src.rglob("*")):
                 name = path.relative_to(src).as_posix()
                 st = path.lstat()
-                if stat.S_ISLNK(st.st_mode):
+                if stat.S_ISLNK(st.st_mode) and zip_links:
                     zi = zipfile.ZipInfo(name)
                     zi.create_system = 3
                     zi.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -430,9 +433,12 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
     assert f"the build prefix was {python_env}" in report.check("extract").details
     assert "runs from the extraction directory" in report.check("python").summary
     assert any("extracting env.tar.gz" in s for s in reporter.steps)
-    ran = 6 if gpu.status == "passed" else 5  # pyspark-guards: no pyspark in the manifest
+    # pyspark-guards: no pyspark in the manifest; gpu-imports: only with a GPU
+    not_run = "gpu-imports, pyspark-guards" if gpu.status == "skipped" else "pyspark-guards"
+    ran = 7 - len(not_run.split(", "))
     lines = report.render().splitlines()
-    assert lines[-1] == f"OK: {ran} checks ran, {7 - ran} skipped, none failed"
+    assert lines[-1] == f"OK: {ran} checks ran; not run: {not_run}; none failed"
+    assert report.verdict == "ok"
     assert any(line.startswith(f"  {gpu.status[:4].upper()}  gpu-imports") for line in lines)
     assert json.loads(json.dumps(report.to_dict()))["ok"] is True
     assert list(private_tmp.iterdir()) == []  # the extraction is gone
@@ -442,7 +448,7 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
 def test_verify_zip_archive_without_manifest(
     python_env: Path, tmp_path: Path, private_tmp: Path
 ) -> None:
-    archive = pack_dir(python_env, tmp_path / "env.zip")
+    archive = pack_dir(python_env, tmp_path / "env.zip", zip_links=False)
     report = verify_archive(archive, imports=["hello"])
     assert report.ok, report.render()
     assert report.check("manifest").status == "skipped"
@@ -450,6 +456,23 @@ def test_verify_zip_archive_without_manifest(
     assert report.check("imports").details == (
         "hello 1.2.3: lib/python" + PYVER + "/site-packages/hello/__init__.py",
     )
+    assert list(private_tmp.iterdir()) == []
+
+
+@needs_shared_python
+def test_zip_with_symlink_entries_fails_extract(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    """Spark's unzip would turn bin/python into a text file: refused before running."""
+    archive = pack_dir(python_env, tmp_path / "env.zip")
+    report = verify_archive(archive, imports=["hello"])
+    assert report.verdict == "failed"
+    extract = report.check("extract")
+    assert extract.status == "failed"
+    assert extract.summary.startswith("1 symlink entry in a zip: Spark's unzip")
+    assert extract.details == ("symlink entry bin/python",)
+    assert [report.check(n).status for n in ("python", "imports", "linkage")] == ["skipped"] * 3
+    assert "FAILED: extract" in report.render()
     assert list(private_tmp.iterdir()) == []
 
 
@@ -548,3 +571,44 @@ def test_pyspark_guards_read_the_manifest(
     guards = verify_archive(archive).check("pyspark-guards")
     assert guards.status == status
     assert any(expect in line for line in (guards.summary, *guards.details, *guards.problems))
+
+
+@needs_shared_python
+def test_archive_for_another_platform_is_not_verified(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    """Nothing failed, but python never ran: the report must not say OK."""
+    archive = pack_dir(python_env, tmp_path / "env.tar.gz")
+    write_manifest(archive, platform="linux-aarch64", imports=["json"])
+    report = verify_archive(archive)
+    assert not report.ok and not report.failed
+    assert report.verdict == "not-verified"
+    assert [c.name for c in report.incomplete] == ["python"]
+    lines = report.render().splitlines()
+    assert not any(line.startswith("OK") for line in lines)
+    assert lines[-2] == (
+        "NOT VERIFIED: nothing failed, but not everything could run (3 checks ran; "
+        "not run: python, imports, gpu-imports, pyspark-guards)"
+    )
+    reason = "the archive is for linux-aarch64, this machine is linux-64"
+    assert lines[-1] == f"  - python not run: {reason}"
+    data = report.to_dict()
+    assert data["ok"] is False and data["verdict"] == "not-verified"
+    assert data["not_run"]["imports"] == reason
+
+
+@needs_shared_python
+def test_ok_names_the_checks_that_did_not_run(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    """No manifest: the hash check and the guards cannot run, and the report says so."""
+    archive = pack_dir(python_env, tmp_path / "env.tar.gz")
+    report = verify_archive(archive)
+    assert report.ok, report.render()
+    assert report.check("manifest").summary == "no manifest beside the archive (env.tar.gz.json)"
+    assert "pass --import MODULE" in report.check("imports").summary
+    text = report.render()
+    assert "  SKIP  manifest" in text
+    assert text.splitlines()[-1] == (
+        "OK: 3 checks ran; not run: manifest, imports, gpu-imports, pyspark-guards; none failed"
+    )

@@ -99,3 +99,21 @@ def test_manifest_mismatch_fails(
     report = verify_archive(copy)
     assert not report.ok
     assert report.check("manifest").status == "failed"
+
+
+def test_cli_exits_1_when_python_could_not_run(
+    packed_archive: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """An archive for another platform: nothing fails, nothing runs, and no OK."""
+    archive, manifest = packed_archive
+    copy = tmp_path / archive.name
+    copy.symlink_to(archive)
+    (tmp_path / f"{archive.name}.json").write_text(
+        json.dumps({**manifest, "platform": "linux-aarch64"})
+    )
+    proc = run_cli("verify", str(copy), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout
+    last = proc.stdout.splitlines()
+    assert "NOT VERIFIED" in proc.stdout and not any(ln.startswith("OK") for ln in last)
+    assert "  - python not run: the archive is for linux-aarch64" in proc.stdout
+    assert "PASS  manifest" in proc.stdout and "PASS  linkage" in proc.stdout
