@@ -139,7 +139,7 @@ def load_workspace(root: Path) -> Workspace:
             "or pass --workspace DIR",
         )
     try:
-        data = tomllib.loads(vfile.read_text())
+        data = tomllib.loads(_read(vfile))
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(f"{vfile}: {exc}", "fix the TOML syntax") from exc
     table = data.get("variants")
@@ -218,12 +218,20 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise WorkspaceError(f"{path}: cannot read: {reason}", "check its permissions") from exc
+
+
 def parse_env_file(path: Path) -> EnvFile:
     """Parse a conda environment file, reporting problems with file and line."""
     if not path.is_file():
         raise WorkspaceError(f"{path}: environment file not found", "create it or fix 'files'")
     try:
-        root = yaml.compose(path.read_text())
+        root = yaml.compose(_read(path))
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise WorkspaceError(

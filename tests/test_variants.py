@@ -194,3 +194,13 @@ def test_repository_workspace_has_the_four_variants() -> None:
     assert gpu.cuda is not None and gpu.cuda.startswith("12.")
     names = {d.split()[0] for d in ws.get("gpu-iceberg").dependencies}
     assert {"python", "pyspark", "pandas", "numpy", "pyarrow", "cudf", "cuml", "pyiceberg"} <= names
+
+
+def test_unreadable_workspace_files_are_one_line_errors(tmp_path: Path) -> None:
+    env = tmp_path / "environments"
+    env.mkdir()
+    (env / "variants.toml").write_bytes(b'[variants.a]\nfiles = ["a.yml"]\n')
+    (env / "a.yml").write_bytes(b"dependencies: [\xff\xfe]\n")  # not UTF-8
+    with pytest.raises(WorkspaceError) as info:
+        load_workspace(tmp_path)
+    assert "a.yml: cannot read" in info.value.one_line()
