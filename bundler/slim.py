@@ -210,8 +210,8 @@ def _test_dir_used(test_dir: str, listing: Listing) -> bool:
     """Whether non-test code may reach ``test_dir``: by import, or by a path in a string.
 
     A bare ``"tests"`` counts only in modules beside the directory (``os.path.join(
-    here, "tests", ...)``); elsewhere in the package the string must name the
-    directory's parent too (``"f2py/tests"``) or its dotted module name.
+    here, "tests", ...)``); elsewhere in the package the string must start with the
+    directory's parent too (``"f2py/tests"``) or name its dotted module name.
     """
     parts = _module_path(test_dir + "/__init__.py") or []
     dotted, base = ".".join(parts), parts[-1]
@@ -220,14 +220,18 @@ def _test_dir_used(test_dir: str, listing: Listing) -> bool:
     parent = test_dir.rsplit("/", 1)[0]
     m = _PY_ROOT.match(test_dir)
     top = test_dir[: m.end()] + parts[0] if m and len(parts) > 1 else parent
-    named = f"{parent.rsplit('/', 1)[-1]}/{base}"
+    # "f2py/tests/data", "../io/tests", f"{here}/io/tests"; not the middle of a URL
+    # ("https://.../pandas/main/pandas/tests/io/data/csv/iris.csv" in pandas' docstrings).
+    named = re.compile(
+        r"(?:^[./]*|\}/|\./)" + re.escape(f"{parent.rsplit('/', 1)[-1]}/{base}") + "(?:/|$)"
+    )
     for directory, strings in listing.strings.items():
         if directory == parent:
             for s in strings:
                 if s == base or s.startswith(base + "/") or s.endswith("." + base):
                     return True
         in_package = directory == top or directory.startswith(top + "/")
-        if in_package and any(dotted in s or named in s for s in strings):
+        if in_package and any(dotted in s or named.search(s) for s in strings):
             return True
     return False
 
