@@ -432,7 +432,8 @@ def _check_imports(
         origins = [info["file"]] if info.get("file") else list(info.get("path") or [])
         outside = [str(o) for o in origins if not any(_inside(str(o), r) for r in roots)]
         version = f" {info['version']}" if info.get("version") else ""
-        where = ", ".join(os.path.relpath(str(o), root) for o in origins) or "built-in"
+        shown = origins if from_spark else [os.path.relpath(str(o), root) for o in origins]
+        where = ", ".join(str(o) for o in shown) or "built-in"
         if outside:
             problems.append(f"{module} was loaded from {', '.join(outside)}, outside {place}")
         else:
