@@ -513,7 +513,7 @@ def _plan(
     prefix: Path, options: PackOptions, content: _Content, manifest: dict[str, Any]
 ) -> tuple[str, ...]:
     """Decide what goes in, record it in the manifest; the exclude patterns for conda-pack."""
-    listing = read_prefix(prefix)
+    listing = read_prefix(prefix, scan="tests" not in options.kept)
     plan: SlimPlan = plan_content(
         listing, keep=options.kept, cuda=content.cuda, bytecode=content.bytecode
     )

@@ -80,7 +80,8 @@ def _is_test_code(path: str) -> bool:
 
 _FROM_RE = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
 _IMPORT_RE = re.compile(r"^[ \t]*import[ \t]+([^\n]*)", re.M)
-_DOTTED_RE = re.compile(r"[A-Za-z_][\w.]*\.tests?\b")
+_TESTS_SUFFIX_RE = re.compile(r"\.tests?\b")
+_NAME_START_RE = re.compile(r"[A-Za-z_]")
 _STRING_RE = re.compile(r"""(['"])([^'"\\\n]*test[^'"\\\n]*)\1""")
 
 
@@ -88,6 +89,21 @@ def _names(text: str) -> list[str]:
     """``a as b, c`` (maybe in parentheses, with comments) -> ``["a", "c"]``."""
     text = re.sub(r"#[^\n]*", "", text).strip().strip("()").replace("\\\n", " ")
     return [item.split()[0] for item in text.split(",") if item.strip()]
+
+
+def _dotted_tests(text: str) -> Iterator[str]:
+    """Dotted names ending in ``.test``/``.tests`` (``numexpr.tests``, ``a.b.test``).
+
+    Found from each ``.test`` by walking back over the name: a regular expression that
+    tries every identifier start is several times slower on large sources.
+    """
+    for m in _TESTS_SUFFIX_RE.finditer(text):
+        i = m.start()
+        while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_."):
+            i -= 1
+        start = _NAME_START_RE.search(text, i, m.start())
+        if start:
+            yield text[start.start() : m.end()]
 
 
 def _scan_python(path: str, source: bytes, listing: Listing) -> None:
@@ -100,7 +116,7 @@ def _scan_python(path: str, source: bytes, listing: Listing) -> None:
     parts = _module_path(path) or []
     package = parts if path.endswith("/__init__.py") else parts[:-1]
     used = listing.modules_used
-    used.update(_DOTTED_RE.findall(text))
+    used.update(_dotted_tests(text))
     for dots, module, names in _FROM_RE.findall(text):
         if "test" not in module + names:
             continue
@@ -124,12 +140,15 @@ _SPARK_RECORD = re.compile(r"/(pyspark|py4j)-\d[^/]*\.dist-info/RECORD$")
 class _ListingReader:
     """Feeds one file at a time into a Listing; shared by archives and prefixes."""
 
-    def __init__(self) -> None:
+    def __init__(self, scan: bool = True) -> None:
         self.listing = Listing()
         self.records: dict[str, tuple[str, bytes]] = {}  # path -> (package, data)
+        self.scan = scan  # read Python sources for test references
 
     def wants(self, name: str) -> bool:
         """Whether ``name``'s content is needed (else only its size is)."""
+        if not self.scan:
+            return bool(_SPARK_META.match(name) or _SPARK_RECORD.search(name))
         if name.endswith(".py"):
             return bool(_PY_ROOT.match(name)) and not _is_test_code(name)
         if name.endswith(("/entry_points.txt", ".pth")):
@@ -144,7 +163,7 @@ class _ListingReader:
         if meta:
             self.records[name] = (meta.group(1), data)
         elif not name.endswith(".py"):  # entry points and .pth lines name imported modules
-            self.listing.modules_used.update(_DOTTED_RE.findall(data.decode("utf-8", "replace")))
+            self.listing.modules_used.update(_dotted_tests(data.decode("utf-8", "replace")))
         elif b"test" in data:
             _scan_python(name, data, self.listing)
 
@@ -185,9 +204,12 @@ def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
     return reader.finish()
 
 
-def read_prefix(prefix: Path) -> Listing:
-    """The same for an installed prefix (symlinks count as entries of size 0)."""
-    reader = _ListingReader()
+def read_prefix(prefix: Path, scan: bool = True) -> Listing:
+    """The same for an installed prefix (symlinks count as entries of size 0).
+
+    Without ``scan`` no Python source is read (enough when test suites stay).
+    """
+    reader = _ListingReader(scan)
     top = str(prefix)
     for dirpath, dirnames, filenames in os.walk(top):
         rel_dir = os.path.relpath(dirpath, top)
