@@ -1,9 +1,11 @@
-"""Benchmark: `bundler pack --prefix` against conda-pack's own CLI on the same prefix.
+"""Benchmark: `bundler pack --prefix` (executor default and --full) against conda-pack's CLI.
 
 Builds one realistic prefix (python and pip from the test suite's local conda channel,
-numpy, pandas and pyarrow locked from PyPI, pyspark installed on top), then packs it
-ROUNDS times with each tool, interleaved, and prints median wall time, archive size
-and the ratios.  conda-pack runs with its defaults (gzip level 4, one thread).
+numpy, pandas and pyarrow locked from PyPI, pyspark installed on top), then, ROUNDS
+times and alternating between the tools, packs it with each and unpacks each archive
+the way Hadoop and Spark do (`gzip -dc ARCHIVE | tar -x`).  Prints the medians of
+wall time, the archive sizes and the ratios against conda-pack, which runs with its
+defaults (gzip level 4, one thread).
 
     python bench/pack.py [--rounds 3] [--keep DIR]
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -39,7 +42,7 @@ dependencies:
   - six
   - pip:
       - numpy>=2,<3
-      - pandas>=2.2
+      - pandas>=3,<3.1
       - pyarrow>=18
 """
 
@@ -61,14 +64,32 @@ def make_prefix(work: Path) -> Path:
     return prefix
 
 
-def timed(cmd: list[str]) -> float:
+TOOLS = ("conda-pack", "bundler --full", "bundler")
+
+
+def timed(cmd: list[str] | str) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd,
+        check=True,
+        shell=isinstance(cmd, str),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def unpack_seconds(archive: Path, dest: Path) -> float:
+    """Wall time of ``gzip -dc | tar -x`` into an empty directory, which is then removed."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    seconds = timed(f"gzip -dc {shlex.quote(str(archive))} | tar -x -C {shlex.quote(str(dest))}")
+    shutil.rmtree(dest)
+    return seconds
 
 
 def main() -> None:
@@ -83,38 +104,62 @@ def main() -> None:
         print("building the prefix (python, pip, numpy, pandas, pyarrow, pyspark)...", flush=True)
         prefix = make_prefix(work)
         bindir = Path(sys.executable).parent
-        bundler = [sys.executable, "-m", "bundler", "pack", "--prefix", str(prefix), "-q", "-o"]
-        conda_pack = [str(bindir / "conda-pack"), "-p", str(prefix), "-q", "-o"]
-        times: dict[str, list[float]] = {"bundler": [], "conda-pack": []}
+        bundler = [sys.executable, "-m", "bundler", "pack", "--prefix", str(prefix), "-q"]
+        commands = {
+            "conda-pack": [str(bindir / "conda-pack"), "-p", str(prefix), "-q", "-o"],
+            "bundler --full": [*bundler, "--full", "-o"],
+            "bundler": [*bundler, "-o"],
+        }
+        pack: dict[str, list[float]] = {t: [] for t in TOOLS}
+        unpack: dict[str, list[float]] = {t: [] for t in TOOLS}
         sizes: dict[str, int] = {}
         for i in range(args.rounds):
-            for tool, cmd in (("bundler", bundler), ("conda-pack", conda_pack)):
-                out = work / f"{tool}-{i}.tar.gz"
+            order = TOOLS if i % 2 == 0 else TOOLS[::-1]  # alternate who goes first
+            for tool in order:
+                out = work / f"{tool.replace(' ', '').replace('-', '')}.tar.gz"
                 out.unlink(missing_ok=True)
-                times[tool].append(timed([*cmd, str(out)]))
+                pack[tool].append(timed([*commands[tool], str(out)]))
                 sizes[tool] = out.stat().st_size
-                if i < args.rounds - 1:
-                    out.unlink()
+                unpack[tool].append(unpack_seconds(out, work / "unpacked"))
             print(
-                f"round {i + 1}: bundler {times['bundler'][-1]:.1f}s, "
-                f"conda-pack {times['conda-pack'][-1]:.1f}s",
+                f"round {i + 1}: "
+                + ", ".join(f"{t} {pack[t][-1]:.1f}s + {unpack[t][-1]:.1f}s" for t in TOOLS),
                 flush=True,
             )
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med_pack = {t: statistics.median(v) for t, v in pack.items()}
+        med_unpack = {t: statistics.median(v) for t, v in unpack.items()}
         mib = 1024 * 1024
+        base = "conda-pack"
         print()
         print(
             f"prefix: {du(prefix) / mib:.0f} MiB on disk, {os.cpu_count()} cores, "
-            f"{args.rounds} rounds, median wall time"
+            f"{args.rounds} rounds, median wall time; unpack: gzip -dc | tar -x"
         )
         print()
-        print("| tool | median time (s) | archive (MiB) |")
-        print("|---|---:|---:|")
-        for tool in ("conda-pack", "bundler"):
-            print(f"| {tool} | {med[tool]:.1f} | {sizes[tool] / mib:.1f} |")
+        print("| archive | MiB | bytes vs conda-pack | pack (s) | pack speed-up "
+              "| unpack (s) | unpack speed-up |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for tool in TOOLS:
+            print(
+                f"| {tool} | {sizes[tool] / mib:.1f} | {sizes[tool] / sizes[base]:.2f}x "
+                f"| {med_pack[tool]:.1f} | {med_pack[base] / med_pack[tool]:.1f}x "
+                f"| {med_unpack[tool]:.1f} | {med_unpack[base] / med_unpack[tool]:.1f}x |"
+            )
         print()
-        print(f"speed-up: {med['conda-pack'] / med['bundler']:.2f}x faster")
-        print(f"size ratio (bundler / conda-pack): {sizes['bundler'] / sizes['conda-pack']:.3f}")
+        goals = [
+            ("default archive <= 1/3 of conda-pack's bytes", sizes["bundler"] * 3 <= sizes[base]),
+            (
+                "default archive unpacks >= 2.5x faster",
+                med_unpack[base] >= 2.5 * med_unpack["bundler"],
+            ),
+            (
+                "--full archive <= 1.10x conda-pack's bytes",
+                sizes["bundler --full"] <= 1.1 * sizes[base],
+            ),
+            ("--full packs >= 5x faster", med_pack[base] >= 5 * med_pack["bundler --full"]),
+        ]
+        for goal, met in goals:
+            print(f"goal {'met' if met else 'MISSED'}: {goal}")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

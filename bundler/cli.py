@@ -194,12 +194,24 @@ def pack(
     threads: Annotated[
         int | None, typer.Option("--threads", help="Compression threads (default: all cores).")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Keep everything (a driver environment, local_session); the default "
+            "executor archive leaves out pyspark, py4j, unused tests, static libs, docs.",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Build the variant's prefix from its lock and pack it into a relocatable archive."""
+    """Build the variant's prefix from its lock and pack it into a relocatable archive.
+
+    By default an executor archive: without what Spark's executors never import
+    (pyspark and py4j come from Spark itself). --full keeps everything.
+    """
     from bundler.pack import PackOptions, pack_archive
 
     if (variant is None) == (prefix is None):
@@ -216,6 +228,7 @@ def pack(
         prefix=prefix,
         level=level,
         threads=threads,
+        full=full,
     )
     with reporting(quiet, as_json, verbose) as reporter:
         result = pack_archive(options, reporter)
@@ -226,11 +239,25 @@ def pack(
         return
     print(f"{result.path}  {human_size(result.size)}  sha256:{result.sha256}")
     print(f"manifest: {result.manifest_path}")
+    print(pack_summary(result.kind, result.left_out, result.manifest.get("installed_size")))
     largest = result.largest(5)
     if largest:
         print("largest packages:")
         for p in largest:
             print(f"  {p['name']:<28} {p['version']:<16} {p['manager']:<5} {human_size(p['size'])}")
+
+
+def pack_summary(kind: str, left_out: dict[str, dict[str, int]], installed: int | None) -> str:
+    """One line: the archive's kind and what leaving groups out saved."""
+    saved = sum(g["bytes"] for g in left_out.values())
+    groups = ", ".join(
+        f"{name} {human_size(g['bytes'])}" for name, g in left_out.items() if g["bytes"]
+    )
+    of = f" of {human_size(installed)} installed" if installed else ""
+    hint = " (--full keeps them)" if kind == "executor" else ""
+    if not saved:
+        return f"{kind} archive: nothing left out"
+    return f"{kind} archive: saved {human_size(saved)}{of} by leaving out {groups}{hint}"
 
 
 @app.command()

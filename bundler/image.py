@@ -4,13 +4,13 @@
 images.  The environment is packed on the host, so the image build needs no network
 and no conda:
 
-1. the variant's archive (``dist/<variant>-<platform>.tar.gz``) is reused when it is
-   fresh, else packed;
-2. its listing decides what an executor image can do without (:func:`plan_slim`):
-   pyspark when the base image carries Spark, test suites that no other module
-   imports, static libraries, man pages; the variant is packed again without them
-   into ``.bundler/image/`` (reused while nothing changed), so ``bundler verify``
-   checks exactly what goes into the image;
+1. the image layer holds what executors run, by the rules ``bundler pack`` uses for
+   its default executor archive (``bundler.slim``): without pyspark when the base
+   image carries Spark, test suites that no other module imports, static libraries,
+   man pages.  That is the variant's archive (``dist/<variant>-<platform>.tar.gz``),
+   reused when it is fresh, else packed; a base without Spark (pyspark kept) or
+   ``--no-slim`` packs into ``.bundler/image/`` instead.  ``bundler verify`` checks
+   exactly what goes into the image;
 3. the builder (docker, podman or buildah, found when not named) builds the
    Dockerfile from a context that holds only that archive: ``ADD`` extracts it in a
    build stage, ``conda-unpack`` fixes its prefix for ``/opt/bundler/envs/<variant>``
@@ -36,7 +36,7 @@ from bundler.archive import manifest_path
 from bundler.errors import BundlerError, SubprocessError, ToolMissingError
 from bundler.events import NullReporter, Reporter
 from bundler.proc import run
-from bundler.slim import SlimPlan, plan_slim, read_listing
+from bundler.slim import GROUPS, SlimPlan, read_listing
 
 if TYPE_CHECKING:
     from bundler.variants import Variant
@@ -209,20 +209,22 @@ def _manifest(archive: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _fresh(archive: Path, variant: Variant, platform: str, exclude: tuple[str, ...]) -> bool:
-    """``archive`` was packed from the variant's current lock with these exclusions."""
+def _fresh(archive: Path, variant: Variant, platform: str, keep: tuple[str, ...]) -> bool:
+    """``archive`` was packed from the variant's current lock, keeping the groups ``keep``."""
+    if not archive.is_file():
+        return False
     try:
         manifest = _manifest(archive)
     except ImageError:
         return False
-    excluded = manifest.get("excluded") or []
     return (
         manifest.get("variant") == variant.name
         and manifest.get("platform") == platform
         and manifest.get("inputs_hash") == variant.inputs_hash()
         and manifest.get("archive", {}).get("size") == archive.stat().st_size
         and archive.stat().st_mtime >= variant.lock_path.stat().st_mtime
-        and excluded[: len(exclude)] == list(exclude)
+        and manifest.get("bundler_version") == __version__
+        and manifest.get("kept") == list(keep)
     )
 
 
@@ -231,23 +233,22 @@ def packed(
     variant: Variant,
     platform: str,
     output: Path,
-    exclude: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
     reporter: Reporter | None = None,
-    drop_imports: tuple[str, ...] = (),
 ) -> Path:
-    """``output`` packed from the variant's lock, reused while lock and ``exclude`` match."""
+    """``output`` packed from the variant's lock, reused while lock and ``keep`` match."""
     from bundler.lockfile import require_fresh
     from bundler.pack import PackOptions, pack_archive
 
     reporter = reporter or NullReporter()
     require_fresh(variant)
-    if _fresh(output, variant, platform, exclude):
+    keep = tuple(g for g in GROUPS if g in keep)
+    if _fresh(output, variant, platform, keep):
         reporter.step(f"using {output} (packed from the current lock)")
         return output
     options = PackOptions(
-        workspace=workspace, variant=variant.name, output=output, platform=platform,
-        exclude=exclude, drop_imports=drop_imports,
-    )  # fmt: skip
+        workspace=workspace, variant=variant.name, output=output, platform=platform, keep=keep
+    )
     return pack_archive(options, reporter).path
 
 
@@ -275,18 +276,24 @@ def prepare_archive(
             raise ImageError(f"{archive} holds variant '{manifest['variant']}', not {variant.name}")
         return PreparedArchive(archive, manifest, SlimPlan(), sum(listing.sizes.values()))
     root = variant.workspace
-    full = root / "dist" / f"{variant.name}-{options.platform}.tar.gz"
-    archive = packed(root, variant, options.platform, full, (), reporter)
-    listing = read_listing(archive, reporter)
     drop = options.pyspark == "drop" or (options.pyspark == "auto" and base_has_spark)
-    plan = plan_slim(listing, drop_pyspark=drop, slim=options.slim, cuda=variant.cuda is not None)
-    if plan.exclude:
-        slim = root / ".bundler" / "image" / full.name
-        archive = packed(
-            root, variant, options.platform, slim, plan.exclude, reporter, plan.dropped_modules
-        )
-    env_size = sum(listing.sizes.values()) - sum(plan.removed.values())
-    return PreparedArchive(archive, _manifest(archive), plan, env_size)
+    keep: tuple[str, ...] = () if drop else ("pyspark",)
+    if not options.slim:
+        keep += tuple(g for g in GROUPS if g != "pyspark")
+    name = f"{variant.name}-{options.platform}.tar.gz"
+    # The executor archive is the image layer; other contents get their own file.
+    output = root / ("dist" if not keep else ".bundler/image") / name
+    archive = packed(root, variant, options.platform, output, keep, reporter)
+    manifest = _manifest(archive)
+    left_out = manifest.get("left_out") or {}
+    plan = SlimPlan(
+        exclude=tuple(manifest.get("excluded") or ()),
+        removed={g: int(v["bytes"]) for g, v in left_out.items()},
+        dropped_modules=tuple(manifest.get("dropped_imports") or ()),
+        files={g: int(v["files"]) for g, v in left_out.items()},
+    )
+    env_size = int(manifest.get("installed_size") or 0) - sum(plan.removed.values())
+    return PreparedArchive(archive, manifest, plan, env_size)
 
 
 # ---------------------------------------------------------------- the command

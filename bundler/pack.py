@@ -1,7 +1,9 @@
 """Pack a prefix into a relocatable, reproducible archive with conda-pack.
 
-conda-pack decides what goes in and how it is relocated (its ``Packer`` and its
-``conda-unpack`` script); bundler supplies the archive writer.  The writer sorts
+conda-pack decides how files are relocated (its ``Packer`` and its ``conda-unpack``
+script); bundler supplies the archive writer and, by default, leaves out what
+executors do without (``bundler.slim``: pyspark and py4j, unused test suites, static
+libraries, docs, bytecode); ``full`` keeps everything but bytecode.  The writer sorts
 entries, zeroes owners and times, fixes modes, and compresses with ISA-L's
 threaded gzip (deterministic header), so the same lock gives the same bytes,
 several times faster than conda-pack's own gzip.  Levels above ISA-L's range (4-9)
@@ -17,6 +19,7 @@ import json
 import os
 import stat
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +32,7 @@ from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
 from bundler.lockfile import require_fresh
 from bundler.pgzip import ParallelGzipWriter
+from bundler.slim import GROUPS, SlimPlan, compile_patterns, plan_content, read_prefix
 from bundler.variants import load_workspace
 from bundler.zipwriter import ZipWriter
 
@@ -39,8 +43,6 @@ ISAL_MAX_LEVEL = 3
 ZIP_LEVEL = 4  # zipfile's deflate (zlib), as conda-pack's default gzip level
 FIXED_MTIME = 315532800  # 1980-01-01, also the earliest time a zip can hold (zipwriter)
 FORMATS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".zip": "zip"}
-# Bytecode differs between two installs of one lock; executors compile on import.
-BYTECODE = ("*.pyc", "*/__pycache__")
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,22 @@ class PackOptions:
     level: int | None = None
     threads: int | None = None
     exclude: tuple[str, ...] = ()
-    keep_bytecode: bool | None = None  # default: keep for --prefix, strip for locks
-    # Modules left out on purpose (pyspark in an image whose base has Spark): they are
-    # removed from the manifest's imports so that verify checks what is really there.
-    drop_imports: tuple[str, ...] = ()
+    # Default: strip (executors compile on import; bytecode differs between installs),
+    # except for a --full pack of an existing prefix.
+    keep_bytecode: bool | None = None
+    # An executor archive (the default) leaves out slim.GROUPS; full keeps them all,
+    # keep only the groups named (the image layer for a base without Spark keeps pyspark).
+    full: bool = False
+    keep: tuple[str, ...] = ()
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        return GROUPS if self.full else tuple(g for g in GROUPS if g in self.keep)
+
+    @property
+    def kind(self) -> str:
+        """``full`` when nothing executors do without is left out, else ``executor``."""
+        return "full" if self.kept == GROUPS else "executor"
 
 
 @dataclass
@@ -68,8 +82,22 @@ class PackResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def largest(self, n: int) -> list[dict[str, Any]]:
-        pkgs = sorted(self.manifest.get("packages", []), key=lambda p: -p["size"])
-        return pkgs[:n]
+        """The largest packages in the archive (left-out ones not counted)."""
+        pkgs = [p for p in self.manifest.get("packages", []) if p.get("in_archive", True)]
+        return sorted(pkgs, key=lambda p: -p["size"])[:n]
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", "full"))
+
+    @property
+    def left_out(self) -> dict[str, dict[str, int]]:
+        return dict(self.manifest.get("left_out") or {})
+
+    @property
+    def saved(self) -> int:
+        """Installed bytes left out of the archive."""
+        return sum(g["bytes"] for g in self.left_out.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +105,10 @@ class PackResult:
             "manifest": str(self.manifest_path),
             "sha256": self.sha256,
             "size": self.size,
+            "kind": self.kind,
+            "installed_size": self.manifest.get("installed_size"),
+            "left_out": self.left_out,
+            "saved": self.saved,
             "largest": self.largest(5),
         }
 
@@ -235,13 +267,15 @@ def write_archive(
             f"conda-pack cannot read {prefix}/conda-meta: {type(exc).__name__}: {exc}",
             "the environment's metadata is damaged; recreate the environment",
         ) from exc
-    for pattern in exclude:
-        env = env.exclude(pattern)
+    excluded = compile_patterns(exclude)  # one pass, however many patterns
     # conda-pack adds its own scripts (activate, conda-unpack) at the end; copies of
     # them in the prefix (an environment unpacked from a conda-pack archive) would be
     # duplicate entries, so the fresh ones replace them.
     own = _finish_targets(str(prefix))
-    files = sorted((f for f in env.files if f.target not in own), key=lambda f: f.target)
+    files = sorted(
+        (f for f in env.files if f.target not in own and not excluded(f.target)),
+        key=lambda f: f.target,
+    )
     with open(output, "wb") as fh:
         raw = _HashingWriter(fh)
         writer: _TarWriter | ZipWriter
@@ -253,7 +287,8 @@ def write_archive(
             stream = _gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
             writer = _TarWriter(stream)
         try:
-            _pack_files(Packer(str(prefix), writer), files, label or output.name, reporter)
+            packer = Packer(str(prefix), _PrunedRecords(writer, excluded))
+            _pack_files(packer, files, label or output.name, reporter)
             writer.close()
         except BaseException:
             # Let the compression threads drain (at most a few blocks) so none is
@@ -307,6 +342,43 @@ def _finish_targets(prefix: str) -> set[str]:
     names = _Names()
     Packer(prefix, names).finish()
     return names.names
+
+
+class _PrunedRecords:
+    """The writer, with conda-meta records listing only the files that went in.
+
+    An archive that leaves files out then unpacks into a consistent conda environment:
+    ``conda list`` tells the truth and conda-pack packs it again.
+    """
+
+    def __init__(self, writer: _TarWriter | ZipWriter, excluded: Callable[[str], bool]) -> None:
+        self.writer = writer
+        self.excluded = excluded
+
+    def add(self, source: str, target: str) -> None:
+        self.writer.add(source, target)
+
+    def add_bytes(self, source: str, data: bytes, target: str) -> None:
+        if target.startswith("conda-meta/") and target.endswith(".json"):
+            data = prune_record(data, self.excluded)
+        self.writer.add_bytes(source, data, target)
+
+
+def prune_record(data: bytes, excluded: Callable[[str], bool]) -> bytes:
+    """A conda-meta record without the files ``excluded`` matches (unchanged if none)."""
+    record = json.loads(data)
+    files = record.get("files") or []
+    kept = [f for f in files if not excluded(f)]
+    if len(kept) == len(files):
+        return data
+    record["files"] = kept
+    paths = (record.get("paths_data") or {}).get("paths")
+    if isinstance(paths, list):
+        record["paths_data"]["paths"] = [
+            p for p in paths if not (isinstance(p, dict) and excluded(str(p.get("_path", ""))))
+        ]
+    # conda-pack's own rewrite of the record (rewrite_conda_meta) writes it this way.
+    return json.dumps(record, indent=True, sort_keys=True).encode()
 
 
 def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) -> None:
@@ -402,10 +474,7 @@ def pack_archive(options: PackOptions, reporter: Reporter | None = None) -> Pack
     output = options.output or ws.root / "dist" / f"{variant.name}-{platform}.tar.gz"
     archive_format(output)
     require_fresh(variant)
-    keep_bytecode = bool(options.keep_bytecode)
-    exclude = options.exclude + (() if keep_bytecode else BYTECODE)
     prefix = build_prefix_path(variant.name, platform)
-    dropped = set(options.drop_imports)
     manifest: dict[str, Any] = {
         "bundler_version": __version__,
         "variant": variant.name,
@@ -413,16 +482,15 @@ def pack_archive(options: PackOptions, reporter: Reporter | None = None) -> Pack
         "inputs_hash": variant.inputs_hash(),
         "lock_sha256": sha256_file(variant.lock_path),
         "python": None,
-        "imports": [m for m in variant.imports if m not in dropped],
-        "gpu_imports": [m for m in variant.gpu_imports if m not in dropped],
-        "dropped_imports": sorted(dropped),
-        "excluded": list(exclude),
+        "imports": list(variant.imports),
+        "gpu_imports": list(variant.gpu_imports),
         "build_prefix": str(prefix),
     }
     with build_location(prefix):
         result = build_prefix(variant, platform, prefix, reporter=reporter)
         manifest["python"] = result.python_version
-        return _write_outputs(prefix, output, manifest, options, exclude, reporter)
+        content = _Content(cuda=variant.cuda is not None, bytecode=not options.keep_bytecode)
+        return _write_outputs(prefix, output, manifest, options, content, reporter)
 
 
 def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
@@ -435,7 +503,9 @@ def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
             f"{prefix} is not a conda environment (no conda-meta/)",
             "pass the prefix of an environment made by conda, mamba, pixi or bundler",
         )
-    exclude = options.exclude + (BYTECODE if options.keep_bytecode is False else ())
+    keep_bytecode = (
+        options.kind == "full" if options.keep_bytecode is None else options.keep_bytecode
+    )
     archive_format(options.output)
     manifest: dict[str, Any] = {
         "bundler_version": __version__,
@@ -445,11 +515,44 @@ def _pack_prefix(options: PackOptions, reporter: Reporter) -> PackResult:
         "python": None,
         "imports": [],
         "gpu_imports": [],
-        "dropped_imports": [],
-        "excluded": list(exclude),
         "build_prefix": str(prefix.resolve()),
     }
-    return _write_outputs(prefix, options.output, manifest, options, exclude, reporter)
+    content = _Content(cuda=_has_cuda(prefix), bytecode=not keep_bytecode)
+    return _write_outputs(prefix, options.output, manifest, options, content, reporter)
+
+
+def _has_cuda(prefix: Path) -> bool:
+    """An existing prefix with CUDA packages (their JIT links static device runtimes)."""
+    meta = prefix / "conda-meta"
+    return any(meta.glob("cuda-version-*.json")) or (prefix / "lib" / "libcudadevrt.a").exists()
+
+
+@dataclass(frozen=True)
+class _Content:
+    cuda: bool  # keep static libraries
+    bytecode: bool  # leave *.pyc out
+
+
+def _plan(
+    prefix: Path, options: PackOptions, content: _Content, manifest: dict[str, Any]
+) -> tuple[str, ...]:
+    """Decide what goes in, record it in the manifest; the exclude patterns for conda-pack."""
+    listing = read_prefix(prefix, scan="tests" not in options.kept)
+    plan: SlimPlan = plan_content(
+        listing, keep=options.kept, cuda=content.cuda, bytecode=content.bytecode
+    )
+    exclude = options.exclude + plan.exclude
+    dropped = set(plan.dropped_modules)
+    manifest.update(
+        kind=options.kind,
+        kept=list(options.kept),
+        left_out=plan.left_out(),
+        installed_size=sum(listing.sizes.values()),
+        # Spark provides these on the executors' path; verify imports them from Spark's.
+        dropped_imports=sorted(dropped),
+        excluded=list(exclude),
+    )
+    return exclude
 
 
 def _write_outputs(
@@ -457,11 +560,12 @@ def _write_outputs(
     output: Path,
     manifest: dict[str, Any],
     options: PackOptions,
-    exclude: tuple[str, ...],
+    content: _Content,
     reporter: Reporter,
 ) -> PackResult:
     """Archive and manifest under temporary names, then both renamed into place."""
     mpath = manifest_path(output)
+    exclude = _plan(prefix, options, content, manifest)
     created: list[Path] = []
     try:
         tmp_archive = temp_path(output, created)
@@ -478,6 +582,9 @@ def _write_outputs(
             notes=manifest,
         )
         packages = installed_packages(prefix)
+        for p in packages:
+            if p["name"] in manifest["dropped_imports"]:
+                p["in_archive"] = False
         if manifest["python"] is None:
             manifest["python"] = next(
                 (p["version"] for p in packages if p["name"] == "python"), None

@@ -1,10 +1,20 @@
-"""What an executor image can do without: plan the files to leave out of an archive.
+"""What an executor does without: the one rule set for ``bundler pack`` and ``bundler image``.
 
-``read_listing`` reads a packed archive once (sizes, which package owns what, which
-Python files name which modules); ``plan_slim`` turns it into conda-pack exclude
-patterns: pyspark when the base image carries Spark, test suites that no other module
-imports, static libraries (not for CUDA variants) and man/info pages.  Headers and
-licences stay.
+Executors (and an image layer for them) need less than the environment holds:
+
+- ``pyspark`` (with its ``py4j``): Spark puts its own pyspark and py4j first on every
+  executor's ``PYTHONPATH`` (YARN, Kubernetes, standalone), so the environment's
+  copy is never imported there;
+- ``tests``: test suites that no module of the package imports or names;
+- ``static-libs``: ``lib/*.a``, ``lib/*.la`` (kept for CUDA variants, whose JIT
+  compilers link ``libcudadevrt.a`` at run time);
+- ``docs``: man, info and gtk-doc pages;
+- ``bytecode``: ``*.pyc``, which differs between installs; Python compiles on import.
+
+``read_listing`` (a packed archive) and ``read_prefix`` (an installed prefix) read the
+files once: sizes, which files pyspark and py4j own, which Python files name which
+test modules.  ``plan_content`` / ``plan_slim`` turn a listing into conda-pack exclude
+patterns and the bytes each group leaves out.  Headers and licences stay.
 """
 
 from __future__ import annotations
@@ -14,9 +24,10 @@ import glob
 import json
 import os
 import re
+import stat
 import tarfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +39,7 @@ class Listing:
     """What an archive holds, read once: sizes, package file lists, test references."""
 
     sizes: dict[str, int] = field(default_factory=dict)
-    package_files: dict[str, list[str]] = field(default_factory=dict)  # pyspark's files
+    package_files: dict[str, list[str]] = field(default_factory=dict)  # pyspark, py4j
     modules_used: set[str] = field(default_factory=set)  # imported by non-test code
     strings: dict[str, set[str]] = field(default_factory=dict)  # directory -> constants
 
@@ -69,7 +80,8 @@ def _is_test_code(path: str) -> bool:
 
 _FROM_RE = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
 _IMPORT_RE = re.compile(r"^[ \t]*import[ \t]+([^\n]*)", re.M)
-_DOTTED_RE = re.compile(r"[A-Za-z_][\w.]*\.tests?\b")
+_TESTS_SUFFIX_RE = re.compile(r"\.tests?\b")
+_NAME_START_RE = re.compile(r"[A-Za-z_]")
 _STRING_RE = re.compile(r"""(['"])([^'"\\\n]*test[^'"\\\n]*)\1""")
 
 
@@ -77,6 +89,21 @@ def _names(text: str) -> list[str]:
     """``a as b, c`` (maybe in parentheses, with comments) -> ``["a", "c"]``."""
     text = re.sub(r"#[^\n]*", "", text).strip().strip("()").replace("\\\n", " ")
     return [item.split()[0] for item in text.split(",") if item.strip()]
+
+
+def _dotted_tests(text: str) -> Iterator[str]:
+    """Dotted names ending in ``.test``/``.tests`` (``numexpr.tests``, ``a.b.test``).
+
+    Found from each ``.test`` by walking back over the name: a regular expression that
+    tries every identifier start is several times slower on large sources.
+    """
+    for m in _TESTS_SUFFIX_RE.finditer(text):
+        i = m.start()
+        while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_."):
+            i -= 1
+        start = _NAME_START_RE.search(text, i, m.start())
+        if start:
+            yield text[start.start() : m.end()]
 
 
 def _scan_python(path: str, source: bytes, listing: Listing) -> None:
@@ -89,7 +116,7 @@ def _scan_python(path: str, source: bytes, listing: Listing) -> None:
     parts = _module_path(path) or []
     package = parts if path.endswith("/__init__.py") else parts[:-1]
     used = listing.modules_used
-    used.update(_DOTTED_RE.findall(text))
+    used.update(_dotted_tests(text))
     for dots, module, names in _FROM_RE.findall(text):
         if "test" not in module + names:
             continue
@@ -104,57 +131,109 @@ def _scan_python(path: str, source: bytes, listing: Listing) -> None:
     strings.update(m.group(2) for m in _STRING_RE.finditer(text))
 
 
+#: What Spark puts first on its executors' PYTHONPATH: pyspark.zip and py4j's zip.
+SPARK_PACKAGES = ("pyspark", "py4j")
+_SPARK_META = re.compile(r"^conda-meta/(pyspark|py4j)-\d[^/]*\.json$")
+_SPARK_RECORD = re.compile(r"/(pyspark|py4j)-\d[^/]*\.dist-info/RECORD$")
+
+
+class _ListingReader:
+    """Feeds one file at a time into a Listing; shared by archives and prefixes."""
+
+    def __init__(self, scan: bool = True) -> None:
+        self.listing = Listing()
+        self.records: dict[str, tuple[str, bytes]] = {}  # path -> (package, data)
+        self.scan = scan  # read Python sources for test references
+
+    def wants(self, name: str) -> bool:
+        """Whether ``name``'s content is needed (else only its size is)."""
+        if not self.scan:
+            return bool(_SPARK_META.match(name) or _SPARK_RECORD.search(name))
+        if name.endswith(".py"):
+            return bool(_PY_ROOT.match(name)) and not _is_test_code(name)
+        if name.endswith(("/entry_points.txt", ".pth")):
+            return bool(_PY_ROOT.match(name))
+        return bool(_SPARK_META.match(name) or _SPARK_RECORD.search(name))
+
+    def add(self, name: str, size: int, data: bytes | None = None) -> None:
+        self.listing.sizes[name] = size
+        if data is None:
+            return
+        meta = _SPARK_META.match(name) or _SPARK_RECORD.search(name)
+        if meta:
+            self.records[name] = (meta.group(1), data)
+        elif not name.endswith(".py"):  # entry points and .pth lines name imported modules
+            self.listing.modules_used.update(_dotted_tests(data.decode("utf-8", "replace")))
+        elif b"test" in data:
+            _scan_python(name, data, self.listing)
+
+    def finish(self) -> Listing:
+        owned = self.listing.package_files
+        for name, (package, data) in sorted(self.records.items()):
+            if name.startswith("conda-meta/"):
+                files = json.loads(data).get("files", [])
+                owned.setdefault(package, []).extend([*files, name])
+                continue
+            site = name.rsplit("/", 2)[0]
+            for line in data.decode("utf-8", "replace").splitlines():
+                rel = line.split(",", 1)[0]
+                if rel:
+                    owned.setdefault(package, []).append(os.path.normpath(f"{site}/{rel}"))
+        return self.listing
+
+
 def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
     """Read a tar.gz archive once: every file's size, pyspark's files, test references."""
     from isal import igzip
 
     reporter = reporter or NullReporter()
     reporter.step(f"reading {archive.name}")
-    listing = Listing()
-    records: dict[str, bytes] = {}
+    reader = _ListingReader()
     with igzip.open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         for member in tar:
             if member.isdir():
                 continue
             name = member.name.removeprefix("./")
-            listing.sizes[name] = member.size if member.isfile() else 0
             if not member.isfile():
-                continue
-            wanted = name.endswith(".py") and _PY_ROOT.match(name) and not _is_test_code(name)
-            hooks = name.endswith(("/entry_points.txt", ".pth")) and _PY_ROOT.match(name)
-            meta = re.match(r"conda-meta/pyspark-\d.*\.json$", name) or re.search(
-                r"/pyspark-[^/]*\.dist-info/RECORD$", name
-            )
-            if not (wanted or meta or hooks):
-                continue
-            fh = tar.extractfile(member)
-            data = fh.read() if fh else b""
-            if meta:
-                records[name] = data
-            elif hooks:  # entry points and .pth lines name modules that get imported
-                listing.modules_used.update(_DOTTED_RE.findall(data.decode("utf-8", "replace")))
-            elif b"test" in data:
-                _scan_python(name, data, listing)
-    for name, data in records.items():
-        if name.startswith("conda-meta/"):
-            files = json.loads(data).get("files", [])
-            listing.package_files.setdefault("pyspark", []).extend([*files, name])
-        else:
-            site = name.rsplit("/", 2)[0]
-            for line in data.decode("utf-8", "replace").splitlines():
-                rel = line.split(",", 1)[0]
-                if rel:
-                    target = os.path.normpath(f"{site}/{rel}")
-                    listing.package_files.setdefault("pyspark", []).append(target)
-    return listing
+                reader.add(name, 0)
+            elif reader.wants(name):
+                fh = tar.extractfile(member)
+                reader.add(name, member.size, fh.read() if fh else b"")
+            else:
+                reader.add(name, member.size)
+    return reader.finish()
+
+
+def read_prefix(prefix: Path, scan: bool = True) -> Listing:
+    """The same for an installed prefix (symlinks count as entries of size 0).
+
+    Without ``scan`` no Python source is read (enough when test suites stay).
+    """
+    reader = _ListingReader(scan)
+    top = str(prefix)
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel_dir = os.path.relpath(dirpath, top)
+        base = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in [*filenames, *links]:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                reader.add(base + name, 0)
+            elif reader.wants(base + name):
+                with open(path, "rb") as fh:
+                    reader.add(base + name, st.st_size, fh.read())
+            else:
+                reader.add(base + name, st.st_size)
+    return reader.finish()
 
 
 def _test_dir_used(test_dir: str, listing: Listing) -> bool:
     """Whether non-test code may reach ``test_dir``: by import, or by a path in a string.
 
     A bare ``"tests"`` counts only in modules beside the directory (``os.path.join(
-    here, "tests", ...)``); elsewhere in the package the string must name the
-    directory's parent too (``"f2py/tests"``) or its dotted module name.
+    here, "tests", ...)``); elsewhere in the package the string must start with the
+    directory's parent too (``"f2py/tests"``) or name its dotted module name.
     """
     parts = _module_path(test_dir + "/__init__.py") or []
     dotted, base = ".".join(parts), parts[-1]
@@ -163,23 +242,32 @@ def _test_dir_used(test_dir: str, listing: Listing) -> bool:
     parent = test_dir.rsplit("/", 1)[0]
     m = _PY_ROOT.match(test_dir)
     top = test_dir[: m.end()] + parts[0] if m and len(parts) > 1 else parent
-    named = f"{parent.rsplit('/', 1)[-1]}/{base}"
+    # "f2py/tests/data", "../io/tests", f"{here}/io/tests"; not the middle of a URL
+    # ("https://.../pandas/main/pandas/tests/io/data/csv/iris.csv" in pandas' docstrings).
+    named = re.compile(
+        r"(?:^[./]*|\}/|\./)" + re.escape(f"{parent.rsplit('/', 1)[-1]}/{base}") + "(?:/|$)"
+    )
     for directory, strings in listing.strings.items():
         if directory == parent:
             for s in strings:
                 if s == base or s.startswith(base + "/") or s.endswith("." + base):
                     return True
         in_package = directory == top or directory.startswith(top + "/")
-        if in_package and any(dotted in s or named in s for s in strings):
+        if in_package and any(dotted in s or named.search(s) for s in strings):
             return True
     return False
 
 
-def _collapse(paths: Iterable[str], sizes: dict[str, int]) -> list[str]:
-    """Few glob patterns covering exactly ``paths``: whole directories where possible."""
+def _collapse(paths: Iterable[str], sizes: dict[str, int], bytecode: bool = False) -> list[str]:
+    """Few glob patterns covering exactly ``paths``: whole directories where possible.
+
+    With ``bytecode`` (left out anyway) ``*.pyc`` files do not keep a directory whole.
+    """
     chosen = {p for p in paths if p in sizes}
     per_dir: Counter[str] = Counter()
     for p in sizes:
+        if bytecode and p not in chosen and _is_bytecode(p):
+            continue
         for d in _parents(p):
             per_dir[d] += 1
     mine: Counter[str] = Counter()
@@ -197,60 +285,125 @@ def _collapse(paths: Iterable[str], sizes: dict[str, int]) -> list[str]:
     return sorted(patterns)
 
 
+def _is_bytecode(path: str) -> bool:
+    return path.endswith(".pyc") or "/__pycache__/" in path
+
+
 def _parents(path: str) -> Iterator[str]:
     parts = path.split("/")
     for i in range(1, len(parts)):
         yield "/".join(parts[:i])
 
 
+#: Groups an executor archive leaves out, in the order they are matched; ``--full``
+#: keeps them all.  Bytecode is decided separately (``bytecode=``).
+GROUPS = ("pyspark", "tests", "static-libs", "docs")
+#: Bytecode differs between two installs of one lock; executors compile on import.
+BYTECODE = ("*.pyc", "*/__pycache__")
+
+
 @dataclass(frozen=True)
 class SlimPlan:
-    """What the image leaves out: glob patterns for conda-pack, bytes per group."""
+    """What an archive leaves out: glob patterns for conda-pack, bytes and files per group."""
 
     exclude: tuple[str, ...] = ()
     removed: dict[str, int] = field(default_factory=dict)
     dropped_modules: tuple[str, ...] = ()
     kept_test_dirs: tuple[str, ...] = ()
+    files: dict[str, int] = field(default_factory=dict)
+
+    def left_out(self) -> dict[str, dict[str, int]]:
+        """``{group: {"bytes": n, "files": k}}`` for the manifest, groups that matched files."""
+        return {
+            g: {"bytes": b, "files": self.files[g]}
+            for g, b in self.removed.items()
+            if self.files.get(g)
+        }
 
 
-def plan_slim(listing: Listing, *, drop_pyspark: bool, slim: bool, cuda: bool) -> SlimPlan:
-    """Decide what an executor image can do without, from an archive's listing.
+def plan_content(
+    listing: Listing, *, keep: Iterable[str] = (), cuda: bool, bytecode: bool = False
+) -> SlimPlan:
+    """The plan for an archive that keeps the groups in ``keep`` (all of GROUPS: full).
 
-    - pyspark (its files as its conda record or dist-info RECORD lists them) when
-      the base image carries Spark, which puts its own pyspark first anyway;
-    - with ``slim``: test suites (``tests``/``test`` directories under lib/pythonX.Y)
-      unless a non-test module imports them or names them in a string (numexpr's
-      ``__init__`` imports ``numexpr.tests``, for instance); static libraries
-      (``lib/*.a``, ``lib/*.la``) except for CUDA variants, whose JIT compilers link
-      ``libcudadevrt.a`` at run time; man and info pages.
+    ``bytecode`` leaves ``*.pyc`` out too.  Unknown group names are a programming error.
+    """
+    kept = set(keep)
+    unknown = kept - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown content groups: {sorted(unknown)}")
+    return plan_slim(
+        listing,
+        drop_pyspark="pyspark" not in kept,
+        slim=False,
+        cuda=cuda,
+        bytecode=bytecode,
+        drop={g for g in GROUPS[1:] if g not in kept},
+    )
+
+
+def plan_slim(
+    listing: Listing,
+    *,
+    drop_pyspark: bool,
+    slim: bool,
+    cuda: bool,
+    bytecode: bool = False,
+    drop: Iterable[str] = (),
+) -> SlimPlan:
+    """Decide what an executor can do without, from a listing.
+
+    - pyspark and py4j (their files as their conda records or dist-info RECORDs list
+      them) with ``drop_pyspark``: Spark puts its own first on the executors' path;
+    - with ``slim`` (or the group named in ``drop``): ``tests``, test suites
+      (``tests``/``test`` directories under lib/pythonX.Y) unless a non-test module
+      imports them or names them in a string (numexpr's ``__init__`` imports
+      ``numexpr.tests``, for instance); ``static-libs`` (``lib/*.a``, ``lib/*.la``)
+      except for CUDA variants, whose JIT compilers link ``libcudadevrt.a`` at run
+      time; ``docs``, man and info pages;
+    - with ``bytecode``: ``*.pyc`` files.
     Headers stay: CuPy, cuDF and torch.compile compile against them at run time.
     """
+    dropping = set(GROUPS[1:]) if slim else set(drop)
     groups: dict[str, list[str]] = {}
     sizes = listing.sizes
-    if drop_pyspark and listing.package_files.get("pyspark"):
-        groups["pyspark"] = _collapse(listing.package_files["pyspark"], sizes)
+    owned = listing.package_files
+    spark = [n for n in SPARK_PACKAGES if owned.get(n)] if owned.get("pyspark") else []
+    if drop_pyspark and spark:
+        groups["pyspark"] = _collapse([f for n in spark for f in owned[n]], sizes, bytecode)
     kept: tuple[str, ...] = ()
-    if slim:
+    if "tests" in dropping:
         test_dirs = sorted({d for p in sizes if (d := _test_dir(p))})
         kept = tuple(d for d in test_dirs if _test_dir_used(d, listing))
         groups["tests"] = [glob.escape(d) + "/*" for d in test_dirs if d not in kept]
-        if not cuda and any(p.startswith("lib/") and p.endswith((".a", ".la")) for p in sizes):
-            groups["static-libs"] = ["lib/*.a", "lib/*.la"]
+    static = any(p.startswith("lib/") and p.endswith((".a", ".la")) for p in sizes)
+    if "static-libs" in dropping and not cuda and static:
+        groups["static-libs"] = ["lib/*.a", "lib/*.la"]
+    if "docs" in dropping:
         docs = [d for d in _DOC_DIRS if any(p.startswith(d) for p in sizes)]
         groups["docs"] = [glob.escape(d) + "*" for d in docs]
+    if bytecode:
+        groups["bytecode"] = list(BYTECODE)
     removed: dict[str, int] = {}
+    files: dict[str, int] = {}
     exclude: list[str] = []
     gone: set[str] = set()
     for group, patterns in groups.items():
         if not patterns:
             continue
-        matched = {p for p in sizes if p not in gone and _matches(p, patterns)}
+        match = compile_patterns(patterns)
+        matched = {p for p in sizes if p not in gone and match(p)}
         gone |= matched
         removed[group] = sum(sizes[p] for p in matched)
+        files[group] = len(matched)
         exclude.extend(patterns)
-    dropped = ("pyspark",) if "pyspark" in groups else ()
-    return SlimPlan(tuple(exclude), removed, dropped, kept)
+    dropped = tuple(spark) if "pyspark" in groups else ()
+    return SlimPlan(tuple(exclude), removed, dropped, kept, files)
 
 
-def _matches(path: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, pat) for pat in patterns)
+def compile_patterns(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """One matcher for many conda-pack exclude patterns (``fnmatch`` on the target path)."""
+    regex = "|".join(fnmatch.translate(p) for p in patterns)
+    if not regex:
+        return lambda _path: False
+    return re.compile(regex).match  # type: ignore[return-value]

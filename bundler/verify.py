@@ -12,6 +12,10 @@ reason); a failed check never raises, so the caller gets the whole list at once:
   ``sys.prefix`` is the extraction directory.
 - ``imports``: each module is imported in its own interpreter (no user site, no
   inherited ``PYTHON*`` variables) and must be loaded from inside the extraction.
+  For an executor archive (pyspark left out) the path holds Spark's pyspark and
+  py4j zips first, as on an executor (``bundler.sparkpath``).
+- ``spark-imports``: the modules of such an archive that Spark provides (pyspark,
+  py4j) imported from Spark's zips; skipped, saying so, when no Spark is found.
 - ``gpu-imports``: the same for the GPU modules, only where a GPU is visible.
 - ``linkage``: every ELF file's needed libraries resolve inside the environment or to
   the host's C runtime and driver (see ``bundler.elf``); this is what checks a gpu
@@ -26,6 +30,7 @@ verified", and either way it names every check that did not run and why.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -44,16 +49,19 @@ from bundler.elf import LinkageReport, check_linkage
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
 from bundler.guards import check_versions, versions_of
+from bundler.sparkpath import SparkPython, find_spark_python, version_note
 
 Status = Literal["passed", "failed", "skipped"]
 CHECK_NAMES = (
-    "manifest", "extract", "python", "imports", "gpu-imports", "linkage", "pyspark-guards",
+    "manifest", "extract", "python", "imports", "spark-imports", "gpu-imports", "linkage",
+    "pyspark-guards",
 )  # fmt: skip
-_NEED_EXTRACTION = ("python", "imports", "gpu-imports", "linkage")
+_NEED_EXTRACTION = ("python", "imports", "spark-imports", "gpu-imports", "linkage")
 # Without these the environment was not shown to run here: a report that skipped one
 # of them (an archive for another platform) is "not verified" (exit 1), never OK.  The
 # others may be skipped for a reason the report names: manifest (a foreign archive has
-# none), imports (none listed), gpu-imports (no GPU), pyspark-guards (no pyspark).
+# none), imports (none listed), spark-imports (no Spark found), gpu-imports (no GPU),
+# pyspark-guards (no pyspark).
 ESSENTIAL = ("extract", "python", "linkage")
 PROBE_TIMEOUT = 120.0
 IMPORT_TIMEOUT = 600.0
@@ -219,6 +227,7 @@ class Manifest:
     build_prefix: str | None = None
     imports: tuple[str, ...] = ()
     gpu_imports: tuple[str, ...] = ()
+    dropped_imports: tuple[str, ...] = ()  # left out: Spark provides them (pyspark, py4j)
     archive: dict[str, Any] = field(default_factory=dict)
     packages: tuple[dict[str, Any], ...] = ()
 
@@ -241,6 +250,7 @@ class Manifest:
             build_prefix=text("build_prefix"),
             imports=names("imports"),
             gpu_imports=names("gpu_imports"),
+            dropped_imports=names("dropped_imports"),
             archive=archive if isinstance(archive, dict) else {},
             packages=tuple(p for p in packages if isinstance(p, dict))
             if isinstance(packages, list)
@@ -353,12 +363,16 @@ def _run_probe(
     cwd: Path,
     timeout: float,
     reporter: Reporter,
+    pythonpath: Sequence[str] = (),
 ) -> dict[str, Any]:
+    env = _clean_env()
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     result = proc.run(
         [python, "-c", code, *args],
         what=what,
         cwd=cwd,
-        env=_clean_env(),
+        env=env,
         reporter=reporter,
         timeout=timeout,
     )
@@ -423,9 +437,16 @@ def _check_imports(
     cwd: Path,
     reporter: Reporter,
     note: str | None = None,
+    spark: SparkPython | None = None,
+    from_spark: bool = False,
 ) -> Check:
+    """Import each module; it must come from the extraction (from Spark's zips with
+    ``from_spark``).  ``spark`` puts Spark's pyspark on the path, as on an executor."""
     problems: list[str] = []
     details = [note] if note else []
+    pythonpath = spark.entries if spark else ()
+    roots = [str(e) for e in pythonpath] if from_spark else [str(root)]
+    place = "Spark's pyspark" if from_spark else "the extraction"
     for module in modules:
         if not _MODULE_RE.match(module):
             problems.append(f"{module!r} is not a module name")
@@ -440,24 +461,24 @@ def _check_imports(
                 cwd=cwd,
                 timeout=IMPORT_TIMEOUT,
                 reporter=reporter,
+                pythonpath=pythonpath,
             )
         except BundlerError as exc:
             problems.append(exc.message)
             continue
         origins = [info["file"]] if info.get("file") else list(info.get("path") or [])
-        outside = [str(o) for o in origins if not _inside(str(o), root)]
+        outside = [str(o) for o in origins if not any(_inside(str(o), r) for r in roots)]
         version = f" {info['version']}" if info.get("version") else ""
-        where = ", ".join(os.path.relpath(str(o), root) for o in origins) or "built-in"
+        shown = origins if from_spark else [os.path.relpath(str(o), root) for o in origins]
+        where = ", ".join(str(o) for o in shown) or "built-in"
         if outside:
-            problems.append(
-                f"{module} was loaded from {', '.join(outside)}, outside the extraction"
-            )
+            problems.append(f"{module} was loaded from {', '.join(outside)}, outside {place}")
         else:
             details.append(f"{module}{version}: {where}")
     if problems:
         summary = f"{len(problems)} of {len(modules)} imports failed"
         return _failed(name, summary, problems, details)
-    return _passed(name, f"imported {len(modules)} module(s) from the extraction", details)
+    return _passed(name, f"imported {len(modules)} module(s) from {place}", details)
 
 
 def gpu_visible(reporter: Reporter | None = None) -> str | None:
@@ -649,11 +670,18 @@ def _import_checks(
         gpu_reason = "the manifest lists no GPU imports"
     else:
         gpu_reason = "no manifest"
+    provided = manifest.dropped_imports if manifest else ()
+    from_spark = tuple(m for m in modules if m.split(".")[0] in provided)
+    modules = tuple(m for m in modules if m not in from_spark)
+    found = find_spark_python() if provided else None
+    spark = found if isinstance(found, SparkPython) else None
+    note = spark.describe() if spark else None
     checks = [
-        _check_imports("imports", modules, root, cwd, reporter)
+        _check_imports("imports", modules, root, cwd, reporter, note, spark)
         if modules
         else _skipped("imports", "no modules to import (none in a manifest; pass --import MODULE)")
     ]
+    checks.append(_spark_imports(from_spark, found, root, cwd, manifest, reporter))
     if not gpu_modules:
         return [*checks, _skipped("gpu-imports", gpu_reason)]
     gpu = gpu_visible(reporter)
@@ -661,4 +689,33 @@ def _import_checks(
         skipped = [f"not imported: {', '.join(gpu_modules)}"]
         return [*checks, _skipped("gpu-imports", "no GPU visible", skipped)]
     note = f"GPU: {gpu}"
-    return [*checks, _check_imports("gpu-imports", gpu_modules, root, cwd, reporter, note)]
+    gpu_check = _check_imports("gpu-imports", gpu_modules, root, cwd, reporter, note, spark)
+    return [*checks, gpu_check]
+
+
+def _spark_imports(
+    modules: Sequence[str],
+    found: SparkPython | str | None,
+    root: Path,
+    cwd: Path,
+    manifest: Manifest | None,
+    reporter: Reporter,
+) -> Check:
+    """The modules an executor archive left to Spark, imported from Spark's own zips."""
+    name = "spark-imports"
+    if found is None:
+        return _skipped(name, "the archive left out nothing that Spark provides")
+    if not modules:
+        return _skipped(name, "the archive imports nothing that Spark provides")
+    if isinstance(found, str):
+        return _skipped(
+            name,
+            f"NOT RUN: {', '.join(modules)} not imported: {found}",
+            ["set SPARK_HOME to the Spark the executors run, then verify again"],
+        )
+    locked = manifest.package_versions().get("pyspark") if manifest else None
+    check = _check_imports(
+        name, modules, root, cwd, reporter, found.describe(), found, from_spark=True
+    )
+    note = version_note(found, locked)
+    return dataclasses.replace(check, details=(*check.details, note)) if note else check

@@ -10,6 +10,7 @@ import pytest
 from tests.support.channel import local_channel  # noqa: F401
 from tests.support.fixtures import (  # noqa: F401
     bundler_cache,
+    full_archive,
     locked_workspace,
     packed_archive,
 )

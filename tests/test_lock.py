@@ -72,6 +72,7 @@ def test_check_turns_stale_after_edit(locked_workspace: Path, tmp_path: Path) ->
         "app": "stale",
         "gpuapp": "fresh",
         "nocuda": "missing",
+        "sparkapp": "fresh",
     }
     before = (ws / "locks/app.conda-lock.yml").read_bytes()
     assert before == (locked_workspace / "locks/app.conda-lock.yml").read_bytes()

@@ -41,7 +41,7 @@ def test_manifest_describes_the_archive(packed_archive: tuple[Path, dict[str, An
     assert pkgs["python"]["manager"] == "conda" and pkgs["six"]["manager"] == "conda"
     assert pkgs["numpy"]["manager"] == "pip" and pkgs["pyarrow"]["manager"] == "pip"
     assert all(p["size"] > 0 for p in pkgs.values())
-    assert manifest["imports"] == ["numpy", "pyarrow", "six", "dateutil"]
+    assert manifest["imports"] == ["numpy", "pyarrow", "pandas", "six", "dateutil"]
     for key in ("inputs_hash", "lock_sha256"):
         assert re.fullmatch(r"[0-9a-f]{64}", manifest[key]), (key, manifest[key])
 

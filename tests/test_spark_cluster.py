@@ -3,11 +3,13 @@
 ``local-cluster[2,1,1024]`` starts a standalone master and two workers, each with its
 own executor process, in the same way a real cluster does: the executors download
 ``--py-files`` and ``--archives``, unpack them in their working directories and
-start Python workers from there.  Each run takes 20-40 s, so there are three.
+start Python workers from there.  Each run takes 20-40 s, so there are few.
 
 The archive route uses the ``packed_archive`` fixture (the ``app`` variant of the
-test workspace, locked against the local channel and packed by ``bundler pack``)
-and imports the modules its manifest lists on every executor.
+test workspace, locked against the local channel and packed by ``bundler pack``: an
+executor archive, without pyspark, py4j or unused test suites) and imports the
+modules its manifest lists on every executor; pyspark comes from Spark itself, as on
+a real cluster.  The driver of the pandas UDF job runs from the ``--full`` archive.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from bundler.archive import safe_extract
 from bundler.pyfiles import zip_site_packages
 from tests.support.pip import pip_target
 
@@ -58,10 +61,10 @@ spark.stop()
 
 
 def submit(
-    spark_env: SimpleNamespace, tmp: Path, args: list[str], modules: list[str]
-) -> list[dict]:
+    spark_env: SimpleNamespace, tmp: Path, args: list[str], modules: list[str], code: str = JOB
+) -> Any:
     job = tmp / "job.py"
-    job.write_text(JOB)
+    job.write_text(code)
     local = tmp / "spark-local"
     cmd = [
         str(spark_env.submit),
@@ -153,20 +156,8 @@ def test_spark_conf_output_runs_on_executors(
     tmp_path: Path,
 ) -> None:
     archive, modules = env_archive
-    # The words bash hands to spark-submit for `spark-submit $(bundler spark-conf ...)`.
-    spark_conf = (
-        f"bundler spark-conf app --archive {archive} --master '{MASTER}' -w {locked_workspace}"
-    )
-    proc = subprocess.run(
-        ["bash", "-c", f"out=$({spark_conf}) || exit $?; printf '%s\\0' $out"],
-        env=spark_env.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "warning" not in proc.stderr  # the lock's Python is this driver's
-    args = proc.stdout.split("\0")[:-1]
+    args, stderr = spark_conf_words(spark_env, locked_workspace, archive)
+    assert "warning" not in stderr  # the lock's Python is this driver's
     assert "--archives" in args and "spark.pyspark.driver.python=python3" in args
 
     rows = submit(spark_env, tmp_path, args, modules)
@@ -182,23 +173,122 @@ def test_spark_conf_output_runs_on_executors(
     assert_two_executors(rows, spark_env)
 
 
-def test_local_session_runs_workers_from_the_archive(
-    env_archive: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+UDF_JOB = """\
+import json, os, sys
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import col, pandas_udf, sum as sum_
+
+spark = SparkSession.builder.appName("bundler-udf").getOrCreate()  # before the UDFs
+
+
+def probe(_):
+    import pandas, pyarrow, pyspark
+    return {"pid": os.getpid(), "cwd": os.getcwd(), "executable": sys.executable,
+            "pandas": pandas.__file__, "pyarrow": pyarrow.__file__, "pyspark": pyspark.__file__}
+
+
+@pandas_udf("double")
+def plus_one(v: pd.Series) -> pd.Series:
+    return v + 1
+
+
+@pandas_udf("string")
+def where(v: pd.Series) -> pd.Series:
+    return pd.Series([json.dumps(probe(0), sort_keys=True)] * len(v))
+
+
+df = spark.range(0, 1000, numPartitions=8)
+total = df.select(plus_one(col("id").cast("double")).alias("x")).agg(sum_("x")).first()[0]
+udf = [json.loads(r[0]) for r in df.select(where(col("id"))).distinct().collect()]
+rdd = spark.sparkContext.parallelize(range(8), 8).map(probe).collect()
+words = spark.sparkContext.parallelize(["a b", "b c", "c"], 3).flatMap(str.split)
+counts = dict(words.map(lambda w: (w, 1)).reduceByKey(lambda a, b: a + b).collect())
+print("BUNDLER-RESULT " + json.dumps(
+    {"total": total, "udf": udf, "rdd": rdd, "counts": counts, "driver": pd.__file__}))
+spark.stop()
+"""
+
+
+def test_pandas_udf_and_rdd_from_the_executor_archive(
+    spark_env: SimpleNamespace,
+    packed_archive: tuple[Path, dict[str, Any]],
+    full_archive: tuple[Path, dict[str, Any]],
+    locked_workspace: Path,
+    tmp_path: Path,
 ) -> None:
+    """Executors run Arrow pandas UDFs from the default archive; the driver from --full."""
+    archive, manifest = packed_archive
+    assert manifest["kind"] == "executor" and "tests" in manifest["left_out"]
+    driver_env = tmp_path / "driver-env"
+    safe_extract(full_archive[0], driver_env)
+    args, _ = spark_conf_words(
+        spark_env, locked_workspace, archive, "--driver-python", str(driver_env / "bin/python")
+    )
+    result = submit(spark_env, tmp_path, args, [], code=UDF_JOB)
+
+    assert result["total"] == sum(range(1000)) + 1000
+    assert result["counts"] == {"a": 1, "b": 2, "c": 2}
+    assert Path(result["driver"]).is_relative_to(driver_env)
+    for row in [*result["udf"], *result["rdd"]]:
+        env = (Path(row["cwd"]) / "env").resolve()
+        assert Path(row["executable"]).resolve().is_relative_to(env), row
+        for module in ("pandas", "pyarrow"):  # from the unpacked archive, not the driver's
+            assert Path(row[module]).resolve().is_relative_to(env), (module, row)
+        assert "/python/lib/pyspark.zip/" in row["pyspark"], row  # Spark's own pyspark
+    assert_two_executors(result["udf"], spark_env)
+    assert_two_executors(result["rdd"], spark_env)
+
+
+def spark_conf_words(
+    spark_env: SimpleNamespace, workspace: Path, archive: Path, *extra: str
+) -> tuple[list[str], str]:
+    """(the words bash hands to spark-submit for ``$(bundler spark-conf ...)``, stderr)."""
+    spark_conf = " ".join(
+        ["bundler spark-conf app --archive", str(archive), f"--master '{MASTER}'",
+         "-w", str(workspace), *extra]
+    )  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-c", f"out=$({spark_conf}) || exit $?; printf '%s\\0' $out"],
+        env=spark_env.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split("\0")[:-1], proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["executor", "full"])
+def test_local_session_runs_workers_from_the_archive(
+    kind: str,
+    env_archive: tuple[Path, list[str]],
+    full_archive: tuple[Path, dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Both kinds: an executor archive's workers import the driver's (Spark's) pyspark."""
     from bundler.spark import local_session
 
     archive, modules = env_archive
+    if kind == "full":
+        archive = full_archive[0]
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
     monkeypatch.setenv("PYSPARK_PYTHON", "/nonexistent/sentinel")
 
     def probe(_: int) -> tuple[str, str, dict[str, str]]:
         import importlib
 
-        files = {m: str(importlib.import_module(m).__file__) for m in modules}
+        import pyspark
+
+        files = {m: str(importlib.import_module(m).__file__) for m in [*modules, "pyspark"]}
+        files["pyspark"] = str(pyspark.__file__)
         return sys.executable, sys.prefix, files
 
     with local_session(archive, conf={"spark.local.dir": str(tmp_path)}) as spark:
         python = Path(os.environ["PYSPARK_PYTHON"])
+        site = python.parent.parent / "lib" / f"python{HERE}" / "site-packages"
+        assert (site / "pandas" / "tests").is_dir() == (kind == "full")
         rows = spark.sparkContext.parallelize(range(4), 2).map(probe).collect()
     env = python.parent.parent
     assert python.is_absolute() and python.name == "python"
@@ -206,6 +296,8 @@ def test_local_session_runs_workers_from_the_archive(
     for executable, prefix, files in rows:
         assert executable == str(python)
         assert Path(prefix) == env
+        spark_pyspark = files.pop("pyspark")
+        assert "pyspark.zip" in spark_pyspark, spark_pyspark  # Spark's, first on the path
         for path in files.values():
             assert Path(path).is_relative_to(env)
     assert os.environ["PYSPARK_PYTHON"] == "/nonexistent/sentinel"

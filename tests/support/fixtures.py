@@ -33,9 +33,9 @@ def bundler_cache() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def locked_workspace(local_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test workspace with its ``app`` and ``gpuapp`` variants locked."""
+    """The test workspace with its ``app``, ``gpuapp`` and ``sparkapp`` variants locked."""
     root = make_workspace(tmp_path_factory.mktemp("ws"), local_channel)
-    lock_variants(load_workspace(root), LockOptions(variants=("app", "gpuapp")))
+    lock_variants(load_workspace(root), LockOptions(variants=("app", "gpuapp", "sparkapp")))
     return root
 
 
@@ -43,9 +43,23 @@ def locked_workspace(local_channel: Path, tmp_path_factory: pytest.TempPathFacto
 def packed_archive(
     locked_workspace: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, Any]]:
-    """``app`` packed to tar.gz: (archive path, manifest). Treat both as read-only."""
+    """``app`` packed to tar.gz, an executor archive (the default): (path, manifest).
+
+    Treat both as read-only.
+    """
     out = tmp_path_factory.mktemp("dist") / "app-linux-64.tar.gz"
     result = pack_archive(PackOptions(workspace=locked_workspace, variant="app", output=out))
+    return result.path, json.loads(result.manifest_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def full_archive(
+    locked_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """``app`` packed with ``full=True`` (a driver environment): (path, manifest)."""
+    out = tmp_path_factory.mktemp("dist-full") / "app-linux-64.tar.gz"
+    options = PackOptions(workspace=locked_workspace, variant="app", output=out, full=True)
+    result = pack_archive(options)
     return result.path, json.loads(result.manifest_path.read_text())
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 VARIANTS = """\
 [variants.app]
 files = ["base.yml", "extra.yml"]
-imports = ["numpy", "pyarrow", "six", "dateutil"]
+imports = ["numpy", "pyarrow", "pandas", "six", "dateutil"]
 
 [variants.gpuapp]
 files = ["base.yml", "gpu.yml"]
@@ -18,6 +18,10 @@ gpu_imports = ["cudaprobe"]
 
 [variants.nocuda]
 files = ["base.yml", "gpu.yml"]
+
+[variants.sparkapp]
+files = ["base.yml", "spark.yml"]
+imports = ["six", "pyspark"]
 """
 
 BASE = """\
@@ -34,7 +38,15 @@ dependencies:
   - pip:
       - numpy>=2,<3
       - pyarrow>=18
+      - pandas>=3,<3.1         # pyspark 4.3 supports pandas 3 (pandas UDF tests)
       - python-dateutil>=2.9   # depends on six, which conda already provides
+"""
+
+# The test channel's pyspark is metadata only: an executor archive leaves it out and
+# verify imports the pyspark installed beside bundler, as Spark would put it.
+SPARK = """\
+dependencies:
+  - pyspark
 """
 
 GPU = """\
@@ -50,11 +62,12 @@ def write(path: Path, text: str) -> Path:
 
 
 def make_workspace(root: Path, channel: Path) -> Path:
-    """A workspace with variants app (pip list), gpuapp (needs __cuda) and nocuda."""
+    """Variants app (pip list), gpuapp (needs __cuda), nocuda and sparkapp (pyspark)."""
     env = root / "environments"
     write(env / "variants.toml", VARIANTS)
     write(env / "base.yml", BASE.format(channel=channel.as_uri()))
     write(env / "extra.yml", EXTRA)
     write(env / "gpu.yml", GPU)
+    write(env / "spark.yml", SPARK)
     (root / "locks").mkdir(parents=True, exist_ok=True)
     return root
