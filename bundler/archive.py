@@ -303,3 +303,23 @@ def safe_extract(archive: Path, dest: Path, *, reporter: Reporter | None = None)
     be empty.
     """
     extract_members(Path(archive), Path(dest), reporter or NullReporter())
+
+
+#: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack); anything else is
+#: copied as a file.  ``.tar`` is unpacked too, by Java, which drops the exec bit.
+SPARK_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
+
+
+def spark_unpack_problem(name: str) -> tuple[str, str] | None:
+    """(problem, hint) when Spark would not unpack an archive of this name into a
+    runnable environment; None when it would."""
+    lower = name.lower()
+    hint = "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)"
+    if lower.endswith(".tar"):
+        return "Spark unpacks .tar with Java, which drops the exec bit of bin/python", hint
+    if not lower.endswith(SPARK_UNPACKED_SUFFIXES):
+        return (
+            "Spark only unpacks .tar.gz, .tgz, .zip and .jar; anything else is copied as a file",
+            hint,
+        )
+    return None

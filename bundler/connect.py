@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bundler.archive import manifest_path
+from bundler.archive import manifest_path, spark_unpack_problem
 from bundler.errors import AttachError, ClassicSessionError
+from bundler.guards import minor_version
 
 __all__ = ["PYTHON_CONF", "Attached", "PythonMismatchWarning", "attach", "session_kind"]
 
@@ -32,9 +33,6 @@ PYTHON_CONF = "spark.sql.execution.pyspark.python"
 #: Default directory name the archive is unpacked under; the same ``env`` as
 #: ``bundler.spark.ENV_ALIAS`` (not imported from there: spark.py imports this module).
 DEFAULT_NAME = "env"
-# What the server unpacks keeping bin/python executable (Spark's Utils.unpack): .tar
-# is unpacked by Java, which drops the exec bit, and any other suffix is not unpacked.
-_SUFFIXES = (".tar.gz", ".tgz", ".zip")
 
 
 class PythonMismatchWarning(UserWarning):
@@ -71,25 +69,17 @@ def session_kind(session: object) -> Literal["connect", "classic", "other"]:
     return "other"
 
 
-def _minor(version: str) -> tuple[int, int] | None:
-    parts = version.split(".")
-    try:
-        return (int(parts[0]), int(parts[1]))
-    except (IndexError, ValueError):
-        return None
-
-
 def python_mismatch(
     archive: Path, archive_python: str | None, client: tuple[int, int]
 ) -> str | None:
     """The warning to give when the archive's Python minor version is not ``client``."""
     here = f"{client[0]}.{client[1]}"
-    if archive_python is None or _minor(archive_python) is None:
+    if archive_python is None or minor_version(archive_python) is None:
         return (
             f"{manifest_path(archive).name} records no Python version: cannot check that "
             f"it matches this client's Python {here} (PySpark needs the same minor version)"
         )
-    minor = _minor(archive_python)
+    minor = minor_version(archive_python)
     if minor == client:
         return None
     assert minor is not None
@@ -115,16 +105,10 @@ def _check_archive(archive: Path) -> None:
         raise AttachError(
             f"{archive}: no such archive", "pack one with 'bundler pack VARIANT -o PATH.tar.gz'"
         )
-    if lower.endswith(".tar"):
-        raise AttachError(
-            f"{archive}: Spark unpacks .tar with Java, which drops the exec bit of bin/python",
-            "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)",
-        )
-    if not lower.endswith(_SUFFIXES):
-        raise AttachError(
-            f"{archive}: unsupported archive suffix; Spark unpacks .tar.gz, .tgz and .zip",
-            "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)",
-        )
+    problem = spark_unpack_problem(archive.name)
+    if problem is not None or lower.endswith(".jar"):
+        message, hint = problem or ("a .jar is not an environment archive", "")
+        raise AttachError(f"{archive}: {message}", hint or "pack it as .tar.gz")
     if "#" in str(archive):
         raise AttachError(
             f"{archive}: Spark Connect cannot upload a path that contains '#'",

@@ -248,3 +248,12 @@ def read_locked_versions(lock_path: Path, platform: str | None = None) -> dict[s
         and "version" in entry
         and canonicalize_name(str(entry.get("name", ""))) in CHECKED_PACKAGES
     )
+
+
+def minor_version(version: str) -> tuple[int, int] | None:
+    """``3.11.9`` -> (3, 11); None for anything that does not start with two numbers."""
+    parts = version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        return None

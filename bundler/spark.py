@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bundler.archive import safe_extract
+from bundler.archive import safe_extract, spark_unpack_problem
 from bundler.errors import SparkConfError
 from bundler.events import NullReporter, Reporter
+from bundler.guards import minor_version
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -50,9 +51,6 @@ if TYPE_CHECKING:
 ENV_ALIAS = "env"
 #: Where ``bundler image`` puts a variant's environment inside the image.
 IMAGE_ENV_ROOT = "/opt/bundler/envs"
-# Suffixes that Spark unpacks (Utils.unpack); anything else is copied as a file.
-# ".tar" is unpacked by Java and loses the exec bit, so bin/python would not run.
-_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
 _LOCAL_SCHEMES = ("", "file")
 
 
@@ -224,18 +222,9 @@ def _split_archive(uri: str) -> tuple[str, str]:
 
 
 def _check_unpackable(uri: str) -> None:
-    path = urlsplit(uri).path.lower() or uri.lower()
-    if path.endswith(".tar"):
-        raise SparkConfError(
-            f"--archive {uri}: Spark unpacks .tar with Java, which drops the exec bit",
-            "pack it as .tar.gz (bundler pack -o NAME.tar.gz)",
-        )
-    if not path.endswith(_UNPACKED_SUFFIXES):
-        raise SparkConfError(
-            f"--archive {uri}: Spark only unpacks .tar.gz, .tgz, .zip and .jar; "
-            "anything else is copied as a file",
-            "pack it as .tar.gz (bundler pack -o NAME.tar.gz)",
-        )
+    problem = spark_unpack_problem(urlsplit(uri).path or uri)
+    if problem is not None:
+        raise SparkConfError(f"--archive {uri}: {problem[0]}", problem[1])
 
 
 def is_local_uri(uri: str) -> bool:
@@ -357,7 +346,7 @@ def plan_spark_conf(
             "(pass --driver-python)"
         )
     elif locked_python is not None and not cluster:
-        locked_minor = _minor(locked_python)
+        locked_minor = minor_version(locked_python)
         if (
             locked_minor is not None
             and driver_version is not None
@@ -382,14 +371,6 @@ def plan_spark_conf(
         env=tuple(env),
         warnings=tuple(warnings),
     )
-
-
-def _minor(version: str) -> tuple[int, int] | None:
-    parts = version.split(".")
-    try:
-        return (int(parts[0]), int(parts[1]))
-    except (IndexError, ValueError):
-        return None
 
 
 def _driver(options: SparkConfOptions, reporter: Reporter) -> tuple[str, tuple[int, int] | None]:

@@ -223,7 +223,7 @@ def _hash_in_path(tmp: Path) -> Path:
         (_missing, "nope.tar.gz: no such archive"),
         (_no_manifest, "not a bundler archive .no app-linux-64.tar.gz.json beside it"),
         (_tar, "Spark unpacks .tar with Java, which drops the exec bit"),
-        (_wheel, "unsupported archive suffix; Spark unpacks .tar.gz, .tgz and .zip"),
+        (_wheel, "Spark only unpacks .tar.gz, .tgz, .zip and .jar"),
         (_other_archive, "the manifest belongs to another archive"),
         (_hash_in_path, "cannot upload a path that contains '#'"),
         (lambda tmp: make_zip(tmp / "app.zip", link=True), "holds 1 symlink.* bin/python"),

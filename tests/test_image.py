@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
-import os
 import re
 import shutil
 import tarfile
@@ -539,16 +538,8 @@ def _inspect(name: str) -> dict[str, Any]:
 def spark_base_image() -> Iterator[str]:
     """A base image in a private vfs store; the store's settings stay set for the session."""
     name, settings = baseimage.require_base_image(cache_root())
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    try:
+    with baseimage.environ(settings):
         yield name
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.mark.integration

@@ -234,10 +234,17 @@ def require_base_image(cache: Path) -> tuple[str, dict[str, str]]:
         )
     store = cache / "containers"
     settings = storage_env(store)
+    with environ(settings):
+        return ensure_base_image(store), settings
+
+
+@contextmanager
+def environ(settings: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``settings`` for the duration; restored afterwards."""
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     try:
-        return ensure_base_image(store), settings
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
