@@ -547,7 +547,11 @@ def _plan(
         kind=options.kind,
         kept=list(options.kept),
         left_out=plan.left_out(),
-        installed_size=sum(listing.sizes.values()),
+        # conda-meta records hold this machine's package cache paths (conda-pack strips
+        # them in the archive): leave them out, so the manifest is the same everywhere.
+        installed_size=sum(
+            size for name, size in listing.sizes.items() if not name.startswith("conda-meta/")
+        ),
         # Spark provides these on the executors' path; verify imports them from Spark's.
         dropped_imports=sorted(dropped),
         excluded=list(exclude),

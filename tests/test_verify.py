@@ -434,8 +434,10 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
     assert "runs from the extraction directory" in report.check("python").summary
     assert any("extracting env.tar.gz" in s for s in reporter.steps)
     # pyspark-guards: no pyspark in the manifest; gpu-imports: only with a GPU
+    # spark-imports: the manifest lists no pyspark import to make the way Spark does
     not_run = "gpu-imports, pyspark-guards" if gpu.status == "skipped" else "pyspark-guards"
-    ran = 7 - len(not_run.split(", "))
+    not_run = f"spark-imports, {not_run}"
+    ran = len(CHECK_NAMES) - len(not_run.split(", "))
     lines = report.render().splitlines()
     assert lines[-1] == f"OK: {ran} checks ran; not run: {not_run}; none failed"
     assert report.verdict == "ok"
@@ -610,5 +612,6 @@ def test_ok_names_the_checks_that_did_not_run(
     text = report.render()
     assert "  SKIP  manifest" in text
     assert text.splitlines()[-1] == (
-        "OK: 3 checks ran; not run: manifest, imports, gpu-imports, pyspark-guards; none failed"
+        "OK: 3 checks ran; not run: manifest, imports, spark-imports, gpu-imports, "
+        "pyspark-guards; none failed"
     )
