@@ -368,6 +368,10 @@ def test_attach_runs_one_sessions_udfs_from_the_archive(
         rows = session.range(4).repartition(2).select(probe_udf("id").alias("p")).collect()
         return [json.loads(r.p) for r in rows]
 
+    # The Connect client marks this process as Connect-only (SPARK_CONNECT_MODE_ENABLED,
+    # SPARK_REMOTE in os.environ); later classic sessions and spark-submit runs of this
+    # test process must not inherit that.
+    saved_environ = dict(os.environ)
     attached = SparkSession.builder.remote(connect_url).create()
     other = SparkSession.builder.remote(connect_url).create()
     try:
@@ -383,6 +387,8 @@ def test_attach_runs_one_sessions_udfs_from_the_archive(
     finally:
         attached.stop()
         other.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
     assert len(mine) == 4 and len(theirs) == 4
     envs = set()

@@ -30,7 +30,10 @@ def spark_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamesp
     for entry in package.iterdir():
         if entry.name not in ("work", "__pycache__"):
             (home / entry.name).symlink_to(entry)
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
+    # Nothing of this process's Spark settings (a Connect client sets SPARK_REMOTE and
+    # SPARK_CONNECT_MODE_ENABLED in os.environ) reaches the jobs.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    env.update(SPARK_HOME=str(home), SPARK_LOCAL_IP="127.0.0.1")
     # The client-mode driver is python3 on PATH (spark-conf's default): this interpreter.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     for var in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "PYTHONPATH"):
