@@ -71,6 +71,10 @@ class SparkConfError(BundlerError):
     """The asked-for Spark setup cannot work (wrong master, mode, archive or GPU numbers)."""
 
 
+class ImageError(BundlerError):
+    """The image cannot be built as asked (base image, archive, platform, Spark version)."""
+
+
 class NativeDistributionError(BundlerError):
     """A distribution with compiled code cannot go into a --py-files zip."""
 

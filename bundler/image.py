@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
 from bundler.archive import manifest_path
-from bundler.errors import BundlerError, SubprocessError, ToolMissingError
+from bundler.errors import BundlerError, ImageError, SubprocessError, ToolMissingError
 from bundler.events import NullReporter, Reporter
 from bundler.proc import run
 from bundler.slim import GROUPS, SlimPlan, read_listing
@@ -60,10 +60,6 @@ _INSTALL_HINT = (
     "install one: 'apt-get install buildah' (or podman), or start the docker daemon; "
     "as root in a container set STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot"
 )
-
-
-class ImageError(BundlerError):
-    """The image cannot be built as asked (base image, archive, platform)."""
 
 
 @dataclass(frozen=True)
