@@ -14,7 +14,6 @@ import ``bundler.spark`` either, which re-exports ``attach`` from here.
 
 from __future__ import annotations
 
-import stat
 import sys
 import warnings
 import zipfile
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bundler.archive import manifest_path, spark_unpack_problem
+from bundler.archive import manifest_path, spark_unpack_problem, zip_symlinks
 from bundler.errors import AttachError, ClassicSessionError
 from bundler.guards import minor_version
 
@@ -121,12 +120,7 @@ def _check_archive(archive: Path) -> None:
 def _check_zip_links(archive: Path) -> None:
     """Spark unpacks .zip with Hadoop's unzip, which writes a symlink as a text file."""
     try:
-        with zipfile.ZipFile(archive) as zf:
-            links = [
-                info.filename
-                for info in zf.infolist()
-                if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
-            ]
+        links = zip_symlinks(archive)
     except (OSError, zipfile.BadZipFile) as exc:
         raise AttachError(f"{archive}: not a readable zip archive ({exc})") from None
     if links:

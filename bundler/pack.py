@@ -258,6 +258,7 @@ def write_archive(
 
     reporter = reporter or NullReporter()
     fmt = fmt or archive_format(output)
+    check_compression(level, threads)
     try:
         env = CondaEnv.from_prefix(str(prefix))
     except CondaPackException as exc:
@@ -280,7 +281,6 @@ def write_archive(
         raw = _HashingWriter(fh)
         writer: _TarWriter | ZipWriter
         if fmt == "zip":
-            check_compression(level, threads)
             writer = ZipWriter(fh, ZIP_LEVEL if level is None else level)
             stream: IO[bytes] | None = None
         else:
@@ -314,7 +314,6 @@ def _gzip_stream(raw: Any, level: int, threads: int | None) -> IO[bytes]:
     Both cut the input into fixed blocks and write no time into the header, so the
     bytes depend neither on the number of threads nor on the clock.
     """
-    check_compression(level, threads)
     count = threads or os.cpu_count() or 1
     if level <= ISAL_MAX_LEVEL:
         from isal import igzip_threaded
