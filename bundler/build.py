@@ -27,8 +27,8 @@ from urllib.parse import unquote, urlparse
 from bundler.atomic import atomic_write
 from bundler.errors import BuildError, SubprocessError
 from bundler.events import NullReporter, Reporter
-from bundler.lockfile import LockedPackage, locked_packages, require_fresh
 from bundler.proc import run
+from bundler.solve.lockfile import LockedPackage, locked_packages, require_fresh
 from bundler.variants import Variant
 
 # Build prefixes are padded to this length so that conda-unpack can later write a

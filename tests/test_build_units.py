@@ -13,7 +13,7 @@ import pytest
 from bundler.atomic import atomic_write
 from bundler.build import build_location, build_prefix_path, fetch_wheel
 from bundler.errors import BuildError
-from bundler.lockfile import LockedPackage
+from bundler.solve.lockfile import LockedPackage
 
 
 def _pkg(path: Path, sha: str) -> LockedPackage:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from bundler.connect import PYTHON_CONF, Attached, PythonMismatchWarning
+from bundler.deliver.connect import PYTHON_CONF, Attached, PythonMismatchWarning
 from bundler.errors import AttachError, ClassicSessionError
 from bundler.spark import attach
 

@@ -1,4 +1,4 @@
-"""Unit tests: which Python distributions conda packages install (bundler.distnames)."""
+"""Unit tests: which Python distributions conda packages install (bundler.solve.distnames)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import rattler
 
-from bundler.distnames import (
+from bundler.events import RecordingReporter
+from bundler.solve.distnames import (
     Provided,
     conda_name_of_wheel,
     distributions_in,
@@ -17,7 +18,6 @@ from bundler.distnames import (
     provided_distributions,
     wheel_aliases,
 )
-from bundler.events import RecordingReporter
 from tests.support.channel import synthetic_package
 
 

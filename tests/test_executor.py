@@ -1,6 +1,6 @@
 """Executor archives (``bundler pack``'s default) against ``--full``: what goes in, verify.
 
-The rules are bundler.slim's (shared with the image layer); the unit tests feed them
+The rules are bundler.artifact.content's (shared with the image layer); the unit tests feed them
 small trees, the integration tests pack the test workspace's ``app`` (numpy, pandas,
 pyarrow from PyPI) and ``sparkapp`` (the test channel's metadata-only pyspark).
 """
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from bundler.artifact.content import compile_patterns, plan_content, read_listing, read_prefix
+from bundler.artifact.pack import prune_record
+from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
+from bundler.check.verify import verify_archive
 from bundler.cli import pack_summary
-from bundler.pack import prune_record
-from bundler.slim import compile_patterns, plan_content, read_listing, read_prefix
-from bundler.sparkpath import SparkPython, find_spark_python, version_note
-from bundler.verify import verify_archive
 from tests.support.cli import run_cli
 from tests.test_verify import pack_dir, write_manifest
 from tests.test_verify import python_env as python_env  # the fixture

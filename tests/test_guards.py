@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bundler.errors import GuardError
-from bundler.guards import check_versions, guard_error, read_locked_versions
+from bundler.solve.guards import check_versions, guard_error, read_locked_versions
 
 # Combinations PySpark supports, one per release line (taken from the same sources as
 # the rules); none of them may trip anything.

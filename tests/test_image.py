@@ -547,8 +547,8 @@ def spark_base_image() -> Iterator[str]:
 def test_image_runs_the_variant_as_spark_user(
     spark_base_image: str, locked_workspace: Path, tmp_path: Path
 ) -> None:
+    from bundler.check.verify import verify_archive
     from bundler.variants import load_workspace
-    from bundler.verify import verify_archive
 
     ws = copy_workspace(locked_workspace, tmp_path / "ws")
     tag = f"localhost/bundler-test-image:{uuid.uuid4().hex[:12]}"

@@ -205,7 +205,7 @@ def test_pip_find_links_reach_the_resolver(
     local_channel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PIP_FIND_LINKS (pip's setting) is passed on to uv; a local wheel gets a warning."""
-    from bundler.piplock import _stand_in_wheel
+    from bundler.solve.piplock import _stand_in_wheel
 
     links = tmp_path / "links"
     links.mkdir()

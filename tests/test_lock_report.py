@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.lockfile import LockedPackage, PackageChange, package_changes
+from bundler.solve.lockfile import LockedPackage, PackageChange, package_changes
 from tests.support.cli import run_cli
 from tests.support.workspace import write
 

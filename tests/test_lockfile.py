@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conda_lock.lockfile import parse_conda_lock_file
 
-from bundler.lockfile import (
+from bundler.solve.lockfile import (
     LockedPackage,
     LockState,
     depends_to_dict,
@@ -15,7 +15,7 @@ from bundler.lockfile import (
     render_lock,
     write_atomic,
 )
-from bundler.piplock import platform_tags
+from bundler.solve.piplock import platform_tags
 from bundler.variants import load_workspace
 from tests.support.workspace import write
 

@@ -1,4 +1,4 @@
-"""bundler.pgzip: the threaded gzip writer behind --level 4-9."""
+"""bundler.artifact.pgzip: the threaded gzip writer behind --level 4-9."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from bundler.pgzip import ParallelGzipWriter
+from bundler.artifact.pgzip import ParallelGzipWriter
 
 
 def _data() -> bytes:

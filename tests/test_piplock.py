@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bundler.distnames import Provided
 from bundler.errors import SolveError
 from bundler.events import RecordingReporter
-from bundler.piplock import (
+from bundler.solve.distnames import Provided
+from bundler.solve.piplock import (
     _index_env,
     _locked,
     _split_requirements,

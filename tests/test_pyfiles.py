@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bundler.cli import build_app
-from bundler.pyfiles import (
+from bundler.deliver.pyfiles import (
     NativeDistributionError,
     PyfilesOptions,
     make_pyfiles,

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bundler.lock import LockOptions, lock_variants
+from bundler.solve.lock import LockOptions, lock_variants
 from bundler.variants import load_workspace
 from tests.support import baseimage
 from tests.support.readme import VARIANT_SWAPS, Case, Swap, readme_commands

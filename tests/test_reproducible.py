@@ -137,7 +137,7 @@ def test_same_bytes_when_another_user_packs(
     Without root there is no second user to switch to; the path that used to hold
     the uid (the build prefix) is checked in test_build_units then.
     """
-    from bundler.lock import LockOptions, lock_variants
+    from bundler.solve.lock import LockOptions, lock_variants
     from bundler.variants import load_workspace
 
     channel = shutil.copytree(local_channel, shared_dir / "channel")

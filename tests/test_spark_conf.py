@@ -13,8 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bundler.cli import build_app
-from bundler.errors import UnknownVariantError
-from bundler.spark import (
+from bundler.deliver.spark import (
     IMAGE_ENV_ROOT,
     OutputFormat,
     SparkConfError,
@@ -22,6 +21,7 @@ from bundler.spark import (
     SparkSubmitPlan,
     spark_conf,
 )
+from bundler.errors import UnknownVariantError
 
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 OTHER = "3.9" if HERE != "3.9" else "3.10"

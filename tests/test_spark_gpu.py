@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from bundler.deliver.spark import ClusterManager, SparkConfOptions, plan_spark_conf
+from bundler.deliver.sparkgpu import SPARK_GPU_SCRIPT
 from bundler.errors import SparkConfError
-from bundler.spark import ClusterManager, SparkConfOptions, plan_spark_conf
-from bundler.sparkgpu import SPARK_GPU_SCRIPT
 from tests.support.cli import run_cli
 
 K8S = "k8s://https://k8s:6443"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bundler.errors import UnknownVariantError, WorkspaceError
-from bundler.lock import plan_solves, virtual_packages
+from bundler.solve.lock import plan_solves, virtual_packages
 from bundler.variants import (
     EnvFile,
     load_workspace,

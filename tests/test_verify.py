@@ -24,16 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from bundler.archive import manifest_path, safe_extract
-from bundler.elf import check_linkage, read_dynamic, system_library_kind
-from bundler.errors import VerifyError
-from bundler.events import RecordingReporter
-from bundler.verify import (
+from bundler.artifact.readers import manifest_path, safe_extract
+from bundler.check.elf import check_linkage, read_dynamic, system_library_kind
+from bundler.check.verify import (
     CHECK_NAMES,
     VerifyReport,
     gpu_visible,
     verify_archive,
 )
+from bundler.errors import VerifyError
+from bundler.events import RecordingReporter
 
 PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
 BASE = Path(sys.base_prefix)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bundler.verify import gpu_visible, verify_archive
+from bundler.check.verify import gpu_visible, verify_archive
 from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""bundler.zipwriter: a zip with no symlink entries, each link stored as a copy."""
+"""bundler.artifact.zipwriter: a zip with no symlink entries, each link stored as a copy."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bundler.artifact.zipwriter import ZipWriter
 from bundler.errors import PackError
-from bundler.zipwriter import ZipWriter
 
 
 def _tree(root: Path) -> Path:

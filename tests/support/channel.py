@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.elf import GLIBC_LIBRARIES
+from bundler.check.elf import GLIBC_LIBRARIES
 from bundler.proc import run
 
 #: Sonames that come with the C library itself; every Linux host has them.

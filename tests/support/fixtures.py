@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bundler.lock import LockOptions, lock_variants
-from bundler.pack import PackOptions, pack_archive
+from bundler.artifact.pack import PackOptions, pack_archive
+from bundler.solve.lock import LockOptions, lock_variants
 from bundler.variants import load_workspace
 from tests.support.channel import cache_root
 from tests.support.workspace import make_workspace

@@ -13,15 +13,15 @@ reason); a failed check never raises, so the caller gets the whole list at once:
 - ``imports``: each module is imported in its own interpreter (no user site, no
   inherited ``PYTHON*`` variables) and must be loaded from inside the extraction.
   For an executor archive (pyspark left out) the path holds Spark's pyspark and
-  py4j zips first, as on an executor (``bundler.sparkpath``).
+  py4j zips first, as on an executor (``bundler.check.sparkpath``).
 - ``spark-imports``: the modules of such an archive that Spark provides (pyspark,
   py4j) imported from Spark's zips; skipped, saying so, when no Spark is found.
 - ``gpu-imports``: the same for the GPU modules, only where a GPU is visible.
 - ``linkage``: every ELF file's needed libraries resolve inside the environment or to
-  the host's C runtime and driver (see ``bundler.elf``); this is what checks a gpu
+  the host's C runtime and driver (see ``bundler.check.elf``); this is what checks a gpu
   archive on a machine without a GPU.
 - ``pyspark-guards``: the manifest's package versions against the combinations
-  PySpark supports (``bundler.guards``).
+  PySpark supports (``bundler.solve.guards``).
 
 The report is OK only when nothing failed and ``extract``, ``python`` and ``linkage``
 ran (``ESSENTIAL``); when nothing failed but one of those could not run it is "not
@@ -44,12 +44,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bundler import proc
-from bundler.archive import archive_kind, extract_members, manifest_path, zip_symlinks
-from bundler.elf import LinkageReport, check_linkage
+from bundler.artifact.readers import archive_kind, extract_members, manifest_path, zip_symlinks
+from bundler.check.elf import LinkageReport, check_linkage
+from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
-from bundler.guards import check_versions, versions_of
-from bundler.sparkpath import SparkPython, find_spark_python, version_note
+from bundler.solve.guards import check_versions, versions_of
 
 Status = Literal["passed", "failed", "skipped"]
 CHECK_NAMES = (
@@ -520,7 +520,7 @@ def _check_linkage(root: Path, reporter: Reporter) -> Check:
 
 
 def _check_guards(manifest: Manifest | None) -> Check:
-    """PySpark's supported combinations (``bundler.guards``) on the packed versions."""
+    """PySpark's supported combinations (``bundler.solve.guards``) on the packed versions."""
     if manifest is None:
         return _skipped("pyspark-guards", "no manifest: the packed versions are unknown")
     versions = manifest.package_versions()

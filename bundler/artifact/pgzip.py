@@ -1,6 +1,6 @@
 """A multi-threaded gzip writer whose bytes depend only on the data and the level.
 
-ISA-L's threaded gzip covers levels 0-3 (``bundler.pack``); this one serves 4-9 with
+ISA-L's threaded gzip covers levels 0-3 (``bundler.artifact.pack``); this one serves 4-9 with
 the standard library's zlib.  As pigz does, the input is cut into fixed blocks; each
 block is deflated on a worker thread by a fresh compressor, primed with the last 32 KiB
 of the block before it, and ended with a sync flush (the last one with a finish), so

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from bundler.errors import SparkConfError
 
 if TYPE_CHECKING:
-    from bundler.spark import ClusterManager
+    from bundler.deliver.spark import ClusterManager
 
 #: Where the Apache Spark images (and distributions, under $SPARK_HOME) keep the
 #: example discovery script, which asks nvidia-smi for the GPUs' indices.
@@ -53,7 +53,7 @@ def plan_gpu(
     manager: ClusterManager, variant: str, cuda: str | None, request: GpuRequest
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """(conf pairs, warnings) that give each executor of ``variant`` its GPUs."""
-    from bundler.spark import ClusterManager
+    from bundler.deliver.spark import ClusterManager
 
     if cuda is None:
         if request.asked():

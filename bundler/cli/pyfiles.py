@@ -1,4 +1,4 @@
-"""CLI command(s) for bundler.pyfiles (registered by bundler.cli.build_app).
+"""CLI command(s) for bundler.deliver.pyfiles (registered by bundler.cli.build_app).
 
 No ``from __future__ import annotations`` here: typer reads the annotations of the
 command defined inside ``register``, which refer to names imported there.
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOpt = False,
     ) -> None:
         """Zip VARIANT's pure-Python dependencies for spark-submit --py-files."""
-        from bundler.pyfiles import PyfilesOptions, make_pyfiles
+        from bundler.deliver.pyfiles import PyfilesOptions, make_pyfiles
         from bundler.render import human_size, print_json
 
         if (variant is None) == (site_packages is None):

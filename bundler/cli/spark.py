@@ -1,4 +1,4 @@
-"""CLI command(s) for bundler.spark (registered by bundler.cli.build_app).
+"""CLI command(s) for bundler.deliver.spark (registered by bundler.cli.build_app).
 
 No ``from __future__ import annotations`` here: typer reads the annotations of the
 command defined inside ``register``, which refer to names imported there.
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
         quiet: QuietOpt = False,
     ) -> None:
         """Print the spark-submit settings that make Spark run VARIANT's Python."""
-        from bundler.spark import OutputFormat, SparkConfOptions, spark_conf
+        from bundler.deliver.spark import OutputFormat, SparkConfOptions, spark_conf
 
         output = OutputFormat.JSON if as_json else OutputFormat(fmt.value)
         options = SparkConfOptions(

@@ -2,12 +2,12 @@
 
 conda-pack decides how files are relocated (its ``Packer`` and its ``conda-unpack``
 script); bundler supplies the archive writer and, by default, leaves out what
-executors do without (``bundler.slim``: pyspark and py4j, unused test suites, static
+executors do without (``bundler.artifact.content``: pyspark and py4j, unused test suites, static
 libraries, docs, bytecode); ``full`` keeps everything but bytecode.  The writer sorts
 entries, zeroes owners and times, fixes modes, and compresses with ISA-L's
 threaded gzip (deterministic header), so the same lock gives the same bytes,
 several times faster than conda-pack's own gzip.  Levels above ISA-L's range (4-9)
-go to ``bundler.pgzip``, a threaded writer over the standard library's zlib.
+go to ``bundler.artifact.pgzip``, a threaded writer over the standard library's zlib.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from bundler import __version__
-from bundler.archive import manifest_path
+from bundler.artifact.content import GROUPS, SlimPlan, compile_patterns, plan_content, read_prefix
+from bundler.artifact.pgzip import ParallelGzipWriter
+from bundler.artifact.readers import manifest_path
+from bundler.artifact.zipwriter import ZipWriter
 from bundler.atomic import commit, discard, temp_path
 from bundler.build import build_location, build_prefix, build_prefix_path, host_platform
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
-from bundler.lockfile import require_fresh
-from bundler.pgzip import ParallelGzipWriter
-from bundler.slim import GROUPS, SlimPlan, compile_patterns, plan_content, read_prefix
+from bundler.solve.lockfile import require_fresh
 from bundler.variants import load_workspace
-from bundler.zipwriter import ZipWriter
 
 # ISA-L level 1: within 4% of conda-pack's zlib level 4 in size, several times faster
 # (bench/pack.py).  ISA-L levels run 0-3; 4-9 are zlib's (slower, smaller).
@@ -309,7 +309,7 @@ def write_archive(
 
 
 def _gzip_stream(raw: Any, level: int, threads: int | None) -> IO[bytes]:
-    """A threaded gzip writer: ISA-L for levels 0-3, ``bundler.pgzip`` (zlib) for 4-9.
+    """A threaded gzip writer: ISA-L for levels 0-3, ``bundler.artifact.pgzip`` (zlib) for 4-9.
 
     Both cut the input into fixed blocks and write no time into the header, so the
     bytes depend neither on the number of threads nor on the clock.

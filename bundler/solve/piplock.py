@@ -6,7 +6,7 @@ the machine the lock is for, not for the machine running bundler, and writes a
 ``pylock.toml`` that gives each distribution's wheel URLs and sha256.  Wheels only.
 
 Distributions that a conda package of the same lock provides (see
-``bundler.distnames``) are pinned through constraints to a local stand-in wheel of
+``bundler.solve.distnames``) are pinned through constraints to a local stand-in wheel of
 the conda version with no dependencies: a pip package that needs them is checked
 against the conda version, and uv never resolves them (nor their PyPI
 dependencies) again.  They are dropped from the result.
@@ -36,10 +36,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from bundler.distnames import Provided, find_provided, wheel_aliases
 from bundler.errors import SolveError, SubprocessError, WorkspaceError
 from bundler.events import NullReporter, Reporter
 from bundler.proc import run
+from bundler.solve.distnames import Provided, find_provided, wheel_aliases
 
 _ARCH = {
     "linux-64": "x86_64",

@@ -1,4 +1,4 @@
-"""CLI command(s) for bundler.image (registered by bundler.cli.build_app)."""
+"""CLI command(s) for bundler.deliver.image (registered by bundler.cli.build_app)."""
 
 # No ``from __future__ import annotations``: typer reads these annotations when the
 # command is defined, and the option types are imported inside ``register``.
@@ -14,7 +14,12 @@ def register(app: typer.Typer) -> None:
     if any(cmd.name == "image" for cmd in app.registered_commands):
         return
     from bundler.cli import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, open_workspace, reporting
-    from bundler.image import BUILDERS, DEFAULT_BASE_REPOSITORY, DEFAULT_REPOSITORY, PYSPARK_MODES
+    from bundler.deliver.image import (
+        BUILDERS,
+        DEFAULT_BASE_REPOSITORY,
+        DEFAULT_REPOSITORY,
+        PYSPARK_MODES,
+    )
 
     @app.command("image")
     def image(
@@ -92,7 +97,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOpt = False,
     ) -> None:
         """Build a Spark image with the variant's environment as one layer."""
-        from bundler.image import ImageOptions, build_image
+        from bundler.deliver.image import ImageOptions, build_image
         from bundler.render import human_size, print_json
 
         options = ImageOptions(

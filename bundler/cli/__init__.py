@@ -76,7 +76,7 @@ def _root(
 @app.command()
 def variants(workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """List the variants, their files, platforms and lock state."""
-    from bundler.lock import lock_state
+    from bundler.solve.lock import lock_state
 
     with reporting(True, as_json):
         ws = open_workspace(workspace)
@@ -136,7 +136,7 @@ def lock(
     verbose: VerboseOpt = False,
 ) -> None:
     """Solve each variant and write locks/<variant>.conda-lock.yml."""
-    from bundler.lock import LockOptions, check_locks, lock_variants
+    from bundler.solve.lock import LockOptions, check_locks, lock_variants
 
     with reporting(quiet, as_json, verbose) as reporter:
         ws = open_workspace(workspace)
@@ -212,7 +212,7 @@ def pack(
     By default an executor archive: without what Spark's executors never import
     (pyspark and py4j come from Spark itself). --full keeps everything.
     """
-    from bundler.pack import PackOptions, pack_archive
+    from bundler.artifact.pack import PackOptions, pack_archive
 
     if (variant is None) == (prefix is None):
         print("error: name a VARIANT or pass --prefix DIR (not both)", file=sys.stderr)
@@ -271,7 +271,7 @@ def verify(
     quiet: QuietOpt = False,
 ) -> None:
     """Unpack ARCHIVE elsewhere and prove it works: imports, relocation, linkage."""
-    from bundler.verify import verify_archive
+    from bundler.check.verify import verify_archive
 
     with reporting(quiet, as_json) as reporter:
         report = verify_archive(archive, imports=imports, reporter=reporter)
@@ -284,7 +284,7 @@ def verify(
 
 
 # Commands that live beside their library module register themselves here.
-_COMMAND_MODULES = ("bundler.cli_spark", "bundler.cli_image", "bundler.cli_pyfiles")
+_COMMAND_MODULES = ("bundler.cli.spark", "bundler.cli.image", "bundler.cli.pyfiles")
 
 
 def build_app() -> typer.Typer:

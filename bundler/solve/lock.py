@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bundler.distnames import provided_distributions
 from bundler.errors import ChannelError, GuardError, SolveError, WorkspaceError
 from bundler.events import NullReporter, Reporter
-from bundler.lockfile import (
+from bundler.solve.distnames import provided_distributions
+from bundler.solve.lockfile import (
     LockedPackage,
     LockState,
     PackageChange,
@@ -27,7 +27,7 @@ from bundler.lockfile import (
     render_lock,
     write_atomic,
 )
-from bundler.piplock import resolve_pip
+from bundler.solve.piplock import resolve_pip
 from bundler.variants import Variant, Workspace, spec_name
 
 __all__ = ["LockOptions", "LockResult", "check_locks", "lock_state", "lock_variants"]
@@ -301,8 +301,8 @@ def _distnames_cache() -> Path:
 def _guard(
     variant: Variant, packages: list[LockedPackage], allow: bool, reporter: Reporter
 ) -> list[str]:
-    """PySpark compatibility guards on the solved versions; see ``bundler.guards``."""
-    from bundler.guards import check_versions, versions_of
+    """PySpark compatibility guards on the solved versions; see ``bundler.solve.guards``."""
+    from bundler.solve.guards import check_versions, versions_of
 
     problems = []
     for platform in variant.platforms:

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from bundler.archive import UnsafePath, resolve_path
+from bundler.artifact.readers import UnsafePath, resolve_path
 from bundler.errors import PackError
 
 DATE = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold

@@ -5,7 +5,7 @@ images.  The environment is packed on the host, so the image build needs no netw
 and no conda:
 
 1. the image layer holds what executors run, by the rules ``bundler pack`` uses for
-   its default executor archive (``bundler.slim``): without pyspark when the base
+   its default executor archive (``bundler.artifact.content``): without pyspark when the base
    image carries Spark, test suites that no other module imports, static libraries,
    man pages.  That is the variant's archive (``dist/<variant>-<platform>.tar.gz``),
    reused when it is fresh, else packed; a base without Spark (pyspark kept) or
@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
-from bundler.archive import manifest_path
+from bundler.artifact.content import GROUPS, SlimPlan, read_listing
+from bundler.artifact.readers import manifest_path
 from bundler.errors import BundlerError, ImageError, SubprocessError, ToolMissingError
 from bundler.events import NullReporter, Reporter
 from bundler.proc import run
-from bundler.slim import GROUPS, SlimPlan, read_listing
 
 if TYPE_CHECKING:
     from bundler.variants import Variant
@@ -233,8 +233,8 @@ def packed(
     reporter: Reporter | None = None,
 ) -> Path:
     """``output`` packed from the variant's lock, reused while lock and ``keep`` match."""
-    from bundler.lockfile import require_fresh
-    from bundler.pack import PackOptions, pack_archive
+    from bundler.artifact.pack import PackOptions, pack_archive
+    from bundler.solve.lockfile import require_fresh
 
     reporter = reporter or NullReporter()
     require_fresh(variant)
@@ -351,7 +351,7 @@ def _spark_version(env: dict[str, str], base: str) -> str | None:
 
 def locked_pyspark(options: ImageOptions, variant: Variant) -> str | None:
     """The pyspark version of the variant's lock (or of ``--archive``'s manifest)."""
-    from bundler.guards import read_locked_versions
+    from bundler.solve.guards import read_locked_versions
 
     if options.archive is not None:
         packages = _manifest(options.archive).get("packages") or ()

@@ -9,7 +9,7 @@ keep their own Python.
 
 This module imports neither pyspark nor the solver nor conda-pack at import time:
 a notebook that has only ``pyspark[connect]`` and bundler can use it.  It does not
-import ``bundler.spark`` either, which re-exports ``attach`` from here.
+import ``bundler.deliver.spark`` either; ``bundler.spark`` re-exports ``attach``.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bundler.archive import manifest_path, spark_unpack_problem, zip_symlinks
+from bundler.artifact.readers import manifest_path, spark_unpack_problem, zip_symlinks
 from bundler.errors import AttachError, ClassicSessionError
-from bundler.guards import minor_version
+from bundler.solve.guards import minor_version
 
 __all__ = ["PYTHON_CONF", "Attached", "PythonMismatchWarning", "attach", "session_kind"]
 
 #: The session conf that names the Python of a Connect session's UDF workers.
 PYTHON_CONF = "spark.sql.execution.pyspark.python"
 #: Default directory name the archive is unpacked under; the same ``env`` as
-#: ``bundler.spark.ENV_ALIAS`` (not imported from there: spark.py imports this module).
+#: ``bundler.deliver.spark.ENV_ALIAS`` (not imported from there: spark.py imports this module).
 DEFAULT_NAME = "env"
 
 
@@ -157,7 +157,7 @@ def attach(session: Any, archive: str | Path, *, name: str = DEFAULT_NAME) -> At
     path = Path(archive).expanduser().resolve()
     _check_archive(path)
 
-    from bundler.verify import read_manifest  # no solver, no conda-pack
+    from bundler.check.verify import read_manifest  # no solver, no conda-pack
 
     manifest = read_manifest(path)
     if manifest is None:

@@ -1,0 +1,525 @@
+"""How Spark finds a variant's Python: spark-submit arguments, and a local test session.
+
+``plan_spark_conf`` is pure: a frozen ``SparkConfOptions`` plus what was read from
+the workspace becomes a ``SparkSubmitPlan`` (ordered conf pairs, the archive,
+environment variables and warnings), which renders as spark-submit arguments,
+``spark-defaults.conf`` lines or JSON.  ``spark_conf`` does the reading.
+
+What each cluster manager needs (Spark's "Python Package Management" and
+"Submitting Applications" docs; SparkSubmit's option table):
+
+- ``--archives`` becomes ``spark.archives`` for local, standalone and Kubernetes,
+  ``spark.yarn.dist.archives`` for YARN.  Executors unpack it into their working
+  directory under the ``#alias``, so ``./env/bin/python`` resolves there.
+- Client mode: the driver runs where spark-submit runs, so ``spark.pyspark.driver.python``
+  names the user's interpreter there (``python3`` on PATH unless told otherwise), which
+  must share the archive's Python minor version.
+- Cluster mode: the driver runs beside the executors and uses the archive too
+  (YARN localises archives for the application master; Kubernetes unpacks them in
+  the driver's working directory since SPARK-33748).  The driver Python is never
+  set there ("PYSPARK_DRIVER_PYTHON ... should not be set for cluster modes").
+- Standalone (and local-cluster) cluster mode does not run Python applications.
+- Plain ``local[*]`` ignores ``spark.pyspark.python`` for a session created from
+  Python, and ``./env`` does not resolve there: use ``local_session`` instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bundler.artifact.readers import safe_extract, spark_unpack_problem
+from bundler.errors import SparkConfError
+from bundler.events import NullReporter, Reporter
+from bundler.solve.guards import minor_version
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: The ``#alias`` an archive is unpacked under on the executors.
+ENV_ALIAS = "env"
+#: Where ``bundler image`` puts a variant's environment inside the image.
+IMAGE_ENV_ROOT = "/opt/bundler/envs"
+_LOCAL_SCHEMES = ("", "file")
+
+
+class ClusterManager(enum.Enum):
+    LOCAL_CLUSTER = "local-cluster"
+    STANDALONE = "standalone"
+    YARN = "yarn"
+    KUBERNETES = "kubernetes"
+    UNSPECIFIED = "unspecified"
+
+
+class OutputFormat(enum.Enum):
+    ARGS = "args"
+    DEFAULTS = "defaults"
+    JSON = "json"
+
+
+def cluster_manager(master: str | None) -> ClusterManager:
+    """Which cluster manager a ``--master`` value names."""
+    if master is None:
+        return ClusterManager.UNSPECIFIED
+    m = master.strip()
+    if m.startswith("local-cluster["):
+        return ClusterManager.LOCAL_CLUSTER
+    if m == "local" or m.startswith("local["):
+        raise SparkConfError(
+            f"--master {m}: local mode runs Python workers from the driver's PYSPARK_PYTHON "
+            "and cannot resolve ./env",
+            "use --master 'local-cluster[2,1,1024]', or bundler.spark.local_session() in tests",
+        )
+    if m.startswith("spark://"):
+        return ClusterManager.STANDALONE
+    if m == "yarn":
+        return ClusterManager.YARN
+    if m.startswith("k8s://"):
+        return ClusterManager.KUBERNETES
+    if m.startswith("mesos://"):
+        raise SparkConfError(f"--master {m}: Spark 4 removed Mesos support")
+    raise SparkConfError(
+        f"--master {m}: unknown master URL",
+        "use spark://HOST:PORT, yarn, k8s://https://HOST:PORT or local-cluster[N,C,M]",
+    )
+
+
+@dataclass(frozen=True)
+class SparkConfOptions:
+    """What ``bundler spark-conf`` was asked for."""
+
+    variant: str
+    archive: str | None = None
+    image: str | None = None
+    master: str | None = None
+    deploy_mode: str = "client"
+    upload_path: str | None = None
+    driver_python: str | None = None
+    platform: str | None = None
+    workspace: Path = Path(".")
+    gpus_per_executor: int | None = None  # CUDA variants: default 1; 0 turns GPUs off
+    executor_cores: int | None = None
+    gpu_discovery_script: str | None = None
+
+
+@dataclass(frozen=True)
+class SparkSubmitPlan:
+    """The spark-submit settings for one variant; render it with ``render``."""
+
+    variant: str
+    manager: ClusterManager
+    master: str | None
+    deploy_mode: str
+    archive: str | None  # "URI#alias"
+    archive_key: str | None  # spark.archives or spark.yarn.dist.archives
+    conf: tuple[tuple[str, str], ...]
+    env: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def conf_dict(self) -> dict[str, str]:
+        return dict(self.conf)
+
+    def argument_lines(self) -> list[list[str]]:
+        """spark-submit arguments, one option (with its value) per line."""
+        lines: list[list[str]] = []
+        if self.master is not None:
+            lines.append(["--master", self.master])
+            lines.append(["--deploy-mode", self.deploy_mode])
+        if self.archive is not None:
+            lines.append(["--archives", self.archive])
+        lines.extend(["--conf", f"{k}={v}"] for k, v in self.conf)
+        return lines
+
+    def submit_args(self) -> list[str]:
+        return [token for line in self.argument_lines() for token in line]
+
+    def defaults(self) -> list[tuple[str, str]]:
+        """The same settings as ``spark-defaults.conf`` properties."""
+        pairs: list[tuple[str, str]] = []
+        if self.master is not None:
+            pairs.append(("spark.master", self.master))
+            pairs.append(("spark.submit.deployMode", self.deploy_mode))
+        if self.archive is not None and self.archive_key is not None:
+            pairs.append((self.archive_key, self.archive))
+        pairs.extend(self.conf)
+        return pairs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "cluster_manager": self.manager.value,
+            "master": self.master,
+            "deploy_mode": self.deploy_mode,
+            "submit_args": self.submit_args(),
+            "conf": dict(self.defaults()),
+            "env": dict(self.env),
+            "warnings": list(self.warnings),
+        }
+
+    def render(self, fmt: OutputFormat) -> str:
+        if fmt is OutputFormat.JSON:
+            import json
+
+            return json.dumps(self.to_dict(), indent=2)
+        if fmt is OutputFormat.DEFAULTS:
+            return "\n".join(_properties_line(k, v) for k, v in self.defaults())
+        return render_words(self.submit_args())
+
+
+#: Characters that bash changes in the unquoted output of ``$(...)``: it splits on
+#: whitespace and expands ``*`` and ``?`` against the files of the current directory.
+#: ``[`` is left alone: ``local-cluster[2,1,1024]`` needs it, and it only expands when
+#: a file of exactly that pattern's shape exists.
+_UNSAFE_IN_WORD = re.compile(r"[\s*?]")
+
+
+def render_words(words: list[str]) -> str:
+    """spark-submit arguments as one line for ``spark-submit $(bundler spark-conf ...)``.
+
+    The output is not quoted: bash never removes quotes from a command substitution,
+    it only splits it on whitespace.  A word that would not survive that is refused.
+    """
+    for word in words:
+        if _UNSAFE_IN_WORD.search(word):
+            raise SparkConfError(
+                f"{word!r} holds whitespace, '*' or '?', which bash would split or expand "
+                "inside $(...)",
+                "use --format defaults > FILE and spark-submit --properties-file FILE",
+            )
+    return " ".join(words)
+
+
+def _properties_line(key: str, value: str) -> str:
+    """One ``spark-defaults.conf`` line, escaped the way java.util.Properties reads it."""
+    if "\n" in value or "\r" in value:
+        raise SparkConfError(f"{key}: a value with a line break cannot be a Spark property")
+    escaped = value.replace("\\", "\\\\")
+    if escaped[:1].isspace():
+        escaped = "\\" + escaped
+    return f"{key} {escaped}"
+
+
+def _split_archive(uri: str) -> tuple[str, str]:
+    """``URI#alias`` -> (URI, alias); the alias defaults to ``env``."""
+    base, sep, fragment = uri.partition("#")
+    if sep and not fragment:
+        raise SparkConfError(f"--archive {uri}: empty #alias")
+    alias = fragment or ENV_ALIAS
+    if "/" in alias or alias in (".", ".."):
+        raise SparkConfError(f"--archive {uri}: #{alias} must be a plain directory name")
+    return base, alias
+
+
+def _check_unpackable(uri: str) -> None:
+    problem = spark_unpack_problem(urlsplit(uri).path or uri)
+    if problem is not None:
+        raise SparkConfError(f"--archive {uri}: {problem[0]}", problem[1])
+
+
+def is_local_uri(uri: str) -> bool:
+    """A path on this machine (no scheme, or ``file:``), as opposed to s3a://, https://, ..."""
+    scheme = urlsplit(uri).scheme
+    # A one-letter scheme is a Windows drive ("C:\\..."), still a local path.
+    return scheme in _LOCAL_SCHEMES or len(scheme) == 1
+
+
+def plan_spark_conf(
+    options: SparkConfOptions,
+    *,
+    driver_python: str,
+    driver_version: tuple[int, int] | None,
+    locked_python: str | None,
+    lock_note: str | None = None,
+    cuda: str | None = None,
+) -> SparkSubmitPlan:
+    """Decide the spark-submit settings; pure (reads nothing, runs nothing).
+
+    ``locked_python`` is the variant's locked Python version (None when the lock
+    is missing or has none; ``lock_note`` then says why, as a warning).  ``cuda`` is
+    the variant's CUDA version: a CUDA variant gets Spark's GPU scheduling settings.
+    """
+    from bundler.deliver.sparkgpu import GpuRequest, plan_gpu
+
+    manager = cluster_manager(options.master)
+    mode = options.deploy_mode
+    if mode not in ("client", "cluster"):
+        raise SparkConfError(f"--deploy-mode {mode}: expected client or cluster")
+    if (options.archive is None) == (options.image is None):
+        raise SparkConfError("pass exactly one of --archive URI or --image TAG")
+    cluster = mode == "cluster"
+    if cluster and manager is ClusterManager.UNSPECIFIED:
+        raise SparkConfError("--deploy-mode cluster needs --master", "name the cluster manager")
+    if cluster and manager in (ClusterManager.STANDALONE, ClusterManager.LOCAL_CLUSTER):
+        raise SparkConfError(
+            f"--master {options.master}: standalone cluster mode does not run Python applications",
+            "use --deploy-mode client",
+        )
+
+    conf: list[tuple[str, str]] = []
+    env: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    archive: str | None = None
+    archive_key: str | None = None
+
+    if options.image is not None:
+        if manager not in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
+            raise SparkConfError(
+                f"--image with --master {options.master}: images are for Kubernetes",
+                "use --master k8s://https://HOST:PORT, or --archive on this cluster",
+            )
+        python = f"{IMAGE_ENV_ROOT}/{options.variant}/bin/python"
+        conf.append(("spark.kubernetes.container.image", options.image))
+        conf.append(("spark.pyspark.python", python))
+        env_python = python
+    else:
+        assert options.archive is not None
+        uri, alias = _split_archive(options.archive)
+        _check_unpackable(uri)
+        archive = f"{uri}#{alias}"
+        python = f"./{alias}/bin/python"
+        env_python = python
+        yarn = manager is ClusterManager.YARN
+        archive_key = "spark.yarn.dist.archives" if yarn else "spark.archives"
+        conf.append(("spark.pyspark.python", python))
+        if manager is ClusterManager.YARN and cluster:
+            # The driver runs in the application master's container, beside ./env.
+            conf.append(("spark.yarn.appMasterEnv.PYSPARK_PYTHON", python))
+            conf.append(("spark.executorEnv.PYSPARK_PYTHON", python))
+        if manager is ClusterManager.KUBERNETES:
+            if is_local_uri(uri) and cluster and options.upload_path is None:
+                raise SparkConfError(
+                    f"--archive {uri} is a local file: in Kubernetes cluster mode "
+                    "spark-submit uploads it to spark.kubernetes.file.upload.path",
+                    "pass --upload-path s3a://BUCKET/PATH (or an https/s3a URI as --archive)",
+                )
+            warnings.append(
+                "Kubernetes also needs spark.kubernetes.container.image (a Spark image with "
+                "a glibc at least as new as the archive's); the archive only brings Python"
+            )
+        elif manager is ClusterManager.UNSPECIFIED:
+            warnings.append(
+                "no --master: assuming a cluster manager that honours --archives (standalone, "
+                "YARN, local-cluster); on YARN the defaults key is spark.yarn.dist.archives"
+            )
+
+    gpu_conf, gpu_warnings = plan_gpu(
+        manager,
+        options.variant,
+        cuda,
+        GpuRequest(options.gpus_per_executor, options.executor_cores, options.gpu_discovery_script),
+    )
+    conf.extend(gpu_conf)
+    warnings.extend(gpu_warnings)
+
+    if options.upload_path is not None:
+        if manager in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
+            conf.append(("spark.kubernetes.file.upload.path", options.upload_path))
+        else:
+            warnings.append(
+                f"--upload-path is only used by Kubernetes; ignored for {manager.value}"
+            )
+
+    if not cluster:
+        conf.append(("spark.pyspark.driver.python", driver_python))
+        # For a session started from Python (python app.py, a notebook), where spark-submit
+        # does not turn spark.pyspark.* into the workers' environment.
+        env.append(("PYSPARK_PYTHON", env_python))
+        env.append(("PYSPARK_DRIVER_PYTHON", driver_python))
+
+    if lock_note is not None:
+        warnings.append(lock_note)
+    elif locked_python is not None and not cluster and driver_version is None:
+        warnings.append(
+            f"driver Python {driver_python} not found on PATH: cannot check that its minor "
+            f"version matches the {locked_python} of variant {options.variant} "
+            "(pass --driver-python)"
+        )
+    elif locked_python is not None and not cluster:
+        locked_minor = minor_version(locked_python)
+        if (
+            locked_minor is not None
+            and driver_version is not None
+            and locked_minor != driver_version
+        ):
+            have = f"{driver_version[0]}.{driver_version[1]}"
+            want = f"{locked_minor[0]}.{locked_minor[1]}"
+            warnings.append(
+                f"variant {options.variant} locks Python {locked_python} but the driver "
+                f"({driver_python}) runs Python {have}; PySpark needs the same minor version "
+                f"on the driver and the executors: use a Python {want} driver (--driver-python)"
+            )
+
+    return SparkSubmitPlan(
+        variant=options.variant,
+        manager=manager,
+        master=options.master,
+        deploy_mode=mode,
+        archive=archive,
+        archive_key=archive_key,
+        conf=tuple(conf),
+        env=tuple(env),
+        warnings=tuple(warnings),
+    )
+
+
+def _driver(options: SparkConfOptions, reporter: Reporter) -> tuple[str, tuple[int, int] | None]:
+    """The client-mode driver interpreter as spark-submit will run it, and its version.
+
+    Spark starts the driver of ``spark-submit app.py`` with ``spark.pyspark.driver.python``
+    when set, else with ``spark.pyspark.python`` (the archive's, which does not exist on
+    this side), so client mode always names it: ``--driver-python``, else the user's
+    ``PYSPARK_DRIVER_PYTHON``, else ``python3`` as found on PATH when spark-submit runs.
+    Never bundler's own interpreter, which may live in a venv without pyspark.
+    """
+    if options.deploy_mode == "cluster":
+        return "", None
+    python = options.driver_python or os.environ.get("PYSPARK_DRIVER_PYTHON") or "python3"
+    found = shutil.which(python)
+    if found is None:
+        return python, None  # plan_spark_conf says that it could not check
+    return python, _driver_version(found, python, reporter)
+
+
+def _driver_version(path: str, python: str, reporter: Reporter) -> tuple[int, int]:
+    from bundler import proc
+
+    out = proc.run(
+        [path, "-c", "import sys; print(*sys.version_info[:2])"],
+        what=f"asking the driver Python ({python}) for its version",
+        hint="pass an existing Python interpreter as --driver-python",
+        reporter=reporter,
+    )
+    major, minor = out.stdout.split()
+    return (int(major), int(minor))
+
+
+def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> SparkSubmitPlan:
+    """Read the workspace and the variant's lock, then ``plan_spark_conf``."""
+    from bundler.solve.guards import read_locked_versions
+    from bundler.variants import load_workspace
+
+    reporter = reporter or NullReporter()
+    ws = load_workspace(options.workspace)
+    variant = ws.get(options.variant)
+    platform = options.platform or variant.platforms[0]
+
+    archive = options.archive
+    if archive is not None:
+        uri, sep, alias = archive.partition("#")
+        if is_local_uri(uri) and not uri.startswith("file:"):
+            local = Path(uri).expanduser().resolve()
+            if not local.is_file():
+                reporter.warn(f"archive {local} does not exist on this machine")
+            archive = f"{local}{sep}{alias}"
+        options = dataclasses.replace(options, archive=archive)
+
+    locked_python = None
+    lock_note = None
+    lock_path = variant.lock_path
+    rel = lock_path.relative_to(ws.root) if lock_path.is_relative_to(ws.root) else lock_path
+    if not lock_path.is_file():
+        lock_note = (
+            f"{rel} not found: cannot check that the driver's Python matches the variant's "
+            f"(run 'bundler lock {variant.name}')"
+        )
+    else:
+        locked_python = read_locked_versions(lock_path, platform).get("python")
+        if locked_python is None:
+            lock_note = f"{rel} has no python package for {platform}"
+
+    driver_python, driver_version = _driver(options, reporter)
+    return plan_spark_conf(
+        options,
+        driver_python=driver_python,
+        driver_version=driver_version,
+        locked_python=locked_python,
+        lock_note=lock_note,
+        cuda=variant.cuda,
+    )
+
+
+# --- a local session for users' own tests ------------------------------------------
+
+
+def _check_python_minor(env_dir: Path, archive: Path) -> None:
+    libs = [p.name for p in (env_dir / "lib").glob("python3.*") if p.is_dir()]
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if libs and here not in libs:
+        raise SparkConfError(
+            f"{archive} holds {', '.join(sorted(libs))} but this driver runs {here}; "
+            "PySpark needs the same minor version on the driver and the workers",
+            f"run the tests with a {libs[0]} interpreter",
+        )
+
+
+@contextmanager
+def local_session(
+    archive: Path,
+    *,
+    app_name: str = "bundler-test",
+    conf: Mapping[str, str] | None = None,
+) -> Iterator[SparkSession]:
+    """A ``local[2]`` SparkSession whose Python workers run from ``archive``.
+
+    The archive is unpacked (safely) into a temporary directory, ``conda-unpack``
+    runs when the archive has it, and ``PYSPARK_PYTHON`` points at the unpacked
+    ``bin/python`` before the session starts (local mode ignores
+    ``spark.pyspark.python`` for its workers).  On exit the session stops, the
+    environment variable is restored and the directory is removed.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is not None:
+        raise SparkConfError(
+            "a SparkContext is already running in this process; its workers would not use "
+            f"{archive}",
+            "stop it first (spark.stop())",
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="bundler-session-"))
+    saved = os.environ.get("PYSPARK_PYTHON")
+    session: SparkSession | None = None
+    try:
+        env_dir = tmp / ENV_ALIAS
+        safe_extract(Path(archive), env_dir)
+        children = [p for p in env_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+        if not (env_dir / "bin").exists() and len(children) == 1:
+            env_dir = children[0]  # an archive with one enclosing folder
+        python = env_dir / "bin" / "python"
+        if not python.exists():
+            raise SparkConfError(
+                f"{archive}: no bin/python inside", "pack an environment with python"
+            )
+        _check_python_minor(env_dir, Path(archive))
+        unpack = env_dir / "bin" / "conda-unpack"
+        if unpack.is_file():
+            from bundler import proc
+
+            proc.run([python, unpack], what=f"conda-unpack in {env_dir}")
+        os.environ["PYSPARK_PYTHON"] = str(python)
+        settings = {"spark.ui.enabled": "false", "spark.local.dir": str(tmp / "spark-local")}
+        settings.update(conf or {})
+        builder: Any = SparkSession.builder.master("local[2]").appName(app_name)
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        yield session
+    finally:
+        if session is not None:
+            session.stop()
+        if saved is None:
+            os.environ.pop("PYSPARK_PYTHON", None)
+        else:
+            os.environ["PYSPARK_PYTHON"] = saved
+        shutil.rmtree(tmp, ignore_errors=True)
