@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 from bundler.atomic import atomic_write
 from bundler.errors import BuildError, SubprocessError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import cache_root, host_platform
 from bundler.proc import run
 from bundler.solve.lockfile import LockedPackage, locked_packages, require_fresh
 from bundler.variants import Variant
@@ -36,20 +37,6 @@ from bundler.variants import Variant
 PREFIX_LENGTH = 160
 BUILD_ROOT_ENV = "BUNDLER_BUILD_ROOT"
 DEFAULT_BUILD_ROOT = "/tmp/bundler-build"  # fixed on purpose: see build_root
-
-
-def cache_root() -> Path:
-    env = os.environ.get("BUNDLER_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "bundler"
-
-
-def host_platform() -> str:
-    import rattler
-
-    return str(rattler.Platform.current())
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ class VerifyError(BundlerError):
     exit_code = 1
 
 
+class ManifestError(BundlerError):
+    """An archive's manifest (``<archive>.json``) is unreadable, malformed or too new."""
+
+
 class GuardError(BundlerError):
     """A locked combination of packages that PySpark does not support."""
 

@@ -19,9 +19,8 @@ from typing import Any
 import yaml
 
 from bundler.errors import UnknownVariantError, WorkspaceError
+from bundler.platforms import DEFAULT_PLATFORMS, KNOWN_PLATFORMS
 
-KNOWN_PLATFORMS = ("linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64")
-DEFAULT_PLATFORMS = ("linux-64",)
 VARIANTS_FILE = Path("environments") / "variants.toml"
 LOCK_SUFFIX = ".conda-lock.yml"
 # Bumped when the meaning of a lock's inputs changes, so old locks turn stale.

@@ -23,8 +23,10 @@ from typing import Any
 
 import pytest
 
-from bundler import __version__, slim
-from bundler import image as im
+from bundler import __version__
+from bundler.artifact import content as slim
+from bundler.artifact.manifest import Manifest
+from bundler.deliver import image as im
 from bundler.errors import ToolMissingError
 from bundler.events import RecordingReporter
 from bundler.proc import TAIL_LINES, run
@@ -152,7 +154,9 @@ def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
     declared = set(re.findall(r"^ARG (\w+)", DOCKERFILE.read_text(), re.M))
     prepared = im.PreparedArchive(
         path=_small_archive(tmp_path),
-        manifest=json.loads((tmp_path / "app-linux-64.tar.gz.json").read_text()),
+        manifest=Manifest.from_dict(
+            json.loads((tmp_path / "app-linux-64.tar.gz.json").read_text())
+        ),
         slim=slim.SlimPlan(),
         env_size=1,
     )
@@ -169,7 +173,7 @@ def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
 def test_build_args_drop_imports_of_left_out_pyspark(tmp_path: Path) -> None:
     prepared = im.PreparedArchive(
         path=tmp_path / "a.tar.gz",
-        manifest={"imports": ["pyspark", "pyspark.sql", "pandas"]},
+        manifest=Manifest(imports=("pyspark", "pyspark.sql", "pandas")),
         slim=slim.SlimPlan(dropped_modules=("pyspark",)),
         env_size=1,
     )

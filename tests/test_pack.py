@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from bundler.artifact.pack import PackOptions, pack_archive
 from bundler.errors import LockStateError, PackError
+from bundler.pipeline import PackOptions, pack_archive
 from tests.support.cli import error_line, run_cli
 from tests.support.fixtures import copy_workspace
 

@@ -308,7 +308,7 @@ def test_packed_zip_runs_on_executors(
     spark_env: SimpleNamespace, locked_workspace: Path, tmp_path: Path
 ) -> None:
     """Hadoop's unzip turns symlink entries into text files: bundler's zip has none."""
-    from bundler.artifact.pack import PackOptions, pack_archive
+    from bundler.pipeline import PackOptions, pack_archive
 
     result = pack_archive(
         PackOptions(workspace=locked_workspace, variant="gpuapp", output=tmp_path / "env.zip")

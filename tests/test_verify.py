@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.artifact.readers import manifest_path, safe_extract
+from bundler.artifact.manifest import manifest_path
+from bundler.artifact.readers import safe_extract
 from bundler.check.elf import check_linkage, read_dynamic, system_library_kind
 from bundler.check.verify import (
     CHECK_NAMES,

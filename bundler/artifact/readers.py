@@ -21,26 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
+from bundler.artifact.formats import archive_kind
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
 
-__all__ = [
-    "ARCHIVE_KINDS",
-    "UnsafePath",
-    "archive_kind",
-    "manifest_path",
-    "resolve_path",
-    "safe_extract",
-    "zip_symlinks",
-]
-
-ARCHIVE_KINDS = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".tar": "tar", ".zip": "zip"}
-
-
-def manifest_path(archive: Path) -> Path:
-    """Where pack writes an archive's manifest: beside it, its name plus ``.json``."""
-    return archive.with_name(archive.name + ".json")
-
+__all__ = ["UnsafePath", "extract_members", "resolve_path", "safe_extract", "zip_symlinks"]
 
 _UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
 
@@ -56,17 +41,6 @@ class _Entry:
     kind: Literal["file", "dir", "symlink", "hardlink"]
     target: str = ""
     mode: int | None = None
-
-
-def archive_kind(path: Path) -> str:
-    """``tar.gz``, ``tar`` or ``zip`` from the suffix; VerifyError for anything else."""
-    name = path.name.lower()
-    for suffix, kind in ARCHIVE_KINDS.items():
-        if name.endswith(suffix):
-            return kind
-    raise VerifyError(
-        f"{path}: unsupported archive suffix", "bundler reads .tar.gz, .tgz, .tar and .zip"
-    )
 
 
 def _parts(name: str) -> tuple[str, ...]:
@@ -303,23 +277,3 @@ def safe_extract(archive: Path, dest: Path, *, reporter: Reporter | None = None)
     be empty.
     """
     extract_members(Path(archive), Path(dest), reporter or NullReporter())
-
-
-#: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack); anything else is
-#: copied as a file.  ``.tar`` is unpacked too, by Java, which drops the exec bit.
-SPARK_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
-
-
-def spark_unpack_problem(name: str) -> tuple[str, str] | None:
-    """(problem, hint) when Spark would not unpack an archive of this name into a
-    runnable environment; None when it would."""
-    lower = name.lower()
-    hint = "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)"
-    if lower.endswith(".tar"):
-        return "Spark unpacks .tar with Java, which drops the exec bit of bin/python", hint
-    if not lower.endswith(SPARK_UNPACKED_SUFFIXES):
-        return (
-            "Spark only unpacks .tar.gz, .tgz, .zip and .jar; anything else is copied as a file",
-            hint,
-        )
-    return None

@@ -39,17 +39,20 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from bundler import proc
-from bundler.artifact.readers import archive_kind, extract_members, manifest_path, zip_symlinks
+from bundler.artifact.formats import archive_kind
+from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
+from bundler.artifact.readers import extract_members, zip_symlinks
 from bundler.check.elf import LinkageReport, check_linkage
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
-from bundler.errors import BundlerError, VerifyError
+from bundler.errors import BundlerError, ManifestError, VerifyError
 from bundler.events import NullReporter, Reporter
-from bundler.solve.guards import check_versions, versions_of
+from bundler.platforms import host_platform
+from bundler.solve.guards import check_versions
 
 Status = Literal["passed", "failed", "skipped"]
 CHECK_NAMES = (
@@ -216,73 +219,6 @@ def _count(n: int, noun: str) -> str:
 # ---------------------------------------------------------------- manifest
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """What ``bundler pack`` wrote beside the archive (``<archive>.json``)."""
-
-    path: Path
-    variant: str | None = None
-    platform: str | None = None
-    python: str | None = None
-    build_prefix: str | None = None
-    imports: tuple[str, ...] = ()
-    gpu_imports: tuple[str, ...] = ()
-    dropped_imports: tuple[str, ...] = ()  # left out: Spark provides them (pyspark, py4j)
-    archive: dict[str, Any] = field(default_factory=dict)
-    packages: tuple[dict[str, Any], ...] = ()
-
-    @classmethod
-    def from_dict(cls, path: Path, data: dict[str, Any]) -> Manifest:
-        def text(key: str) -> str | None:
-            value = data.get(key)
-            return value if isinstance(value, str) and value else None
-
-        def names(key: str) -> tuple[str, ...]:
-            value = data.get(key)
-            return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-        archive, packages = data.get("archive"), data.get("packages")
-        return cls(
-            path=path,
-            variant=text("variant"),
-            platform=text("platform"),
-            python=text("python"),
-            build_prefix=text("build_prefix"),
-            imports=names("imports"),
-            gpu_imports=names("gpu_imports"),
-            dropped_imports=names("dropped_imports"),
-            archive=archive if isinstance(archive, dict) else {},
-            packages=tuple(p for p in packages if isinstance(p, dict))
-            if isinstance(packages, list)
-            else (),
-        )
-
-    def package_versions(self) -> dict[str, str]:
-        """Lower-case name -> version; a conda record wins over a pip one of the same name."""
-        versions = versions_of(
-            (str(p["name"]), str(p["version"]), str(p.get("manager", "conda")))
-            for p in self.packages
-            if "name" in p and "version" in p
-        )
-        if self.python:
-            versions.setdefault("python", self.python)
-        return versions
-
-
-def read_manifest(archive: Path) -> Manifest | None:
-    """The archive's manifest, None when there is none; VerifyError when unreadable."""
-    path = manifest_path(archive)
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerifyError(f"manifest {path} is unreadable: {exc}") from exc
-    if not isinstance(data, dict):
-        raise VerifyError(f"manifest {path} is not a JSON object")
-    return Manifest.from_dict(path, data)
-
-
 def _sha256(path: Path, reporter: Reporter) -> str:
     digest = hashlib.sha256()
     total = path.stat().st_size
@@ -300,21 +236,22 @@ def _check_manifest(archive: Path, manifest: Manifest | None, reporter: Reporter
         return _skipped(
             "manifest", f"no manifest beside the archive ({manifest_path(archive).name})"
         )
-    reporter.step(f"checking {archive.name} against {manifest.path.name}")
-    expected = manifest.archive.get("sha256")
+    mpath = manifest.path or manifest_path(archive)
+    reporter.step(f"checking {archive.name} against {mpath.name}")
+    expected = manifest.archive.sha256
     if not isinstance(expected, str) or not expected:
-        return _failed("manifest", "the manifest records no archive sha256", [str(manifest.path)])
+        return _failed("manifest", "the manifest records no archive sha256", [str(mpath)])
     actual = _sha256(archive, reporter)
     problems = []
     if actual != expected.lower():
         problems.append(f"sha256 of {archive.name} is {actual}, the manifest says {expected}")
-    size = manifest.archive.get("size")
+    size = manifest.archive.size
     if isinstance(size, int) and size != archive.stat().st_size:
         problems.append(f"size is {archive.stat().st_size} bytes, the manifest says {size}")
     if problems:
         return _failed("manifest", "the archive does not match its manifest", problems)
-    details = [f"{manifest.path.name}: sha256 {actual}"]
-    name = manifest.archive.get("name")
+    details = [f"{mpath.name}: sha256 {actual}"]
+    name = manifest.archive.name
     if isinstance(name, str) and name != archive.name:
         details.append(f"packed as {name}, renamed since")
     return _passed("manifest", "sha256 and size match the manifest", details)
@@ -540,9 +477,7 @@ def _check_guards(manifest: Manifest | None) -> Check:
 
 def _host_platform() -> str | None:
     try:
-        import rattler
-
-        return str(rattler.Platform.current())
+        return host_platform()
     except Exception:  # only decides whether this machine can run the archive's python
         return None
 
@@ -571,8 +506,8 @@ def verify_archive(
     manifest: Manifest | None = None
     try:
         manifest = read_manifest(archive)
-    except VerifyError as exc:
-        checks = [_failed("manifest", "the manifest is unreadable", [exc.one_line()])]
+    except ManifestError as exc:
+        checks = [_failed("manifest", "the manifest cannot be read", [exc.one_line()])]
     else:
         checks = [_check_manifest(archive, manifest, reporter)]
     with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:

@@ -212,7 +212,7 @@ def pack(
     By default an executor archive: without what Spark's executors never import
     (pyspark and py4j come from Spark itself). --full keeps everything.
     """
-    from bundler.artifact.pack import PackOptions, pack_archive
+    from bundler.pipeline import PackOptions, pack_archive
 
     if (variant is None) == (prefix is None):
         print("error: name a VARIANT or pass --prefix DIR (not both)", file=sys.stderr)
@@ -239,12 +239,12 @@ def pack(
         return
     print(f"{result.path}  {human_size(result.size)}  sha256:{result.sha256}")
     print(f"manifest: {result.manifest_path}")
-    print(pack_summary(result.kind, result.left_out, result.manifest.get("installed_size")))
-    largest = result.largest(5)
+    print(pack_summary(result.kind, result.left_out, result.manifest.installed_size))
+    largest = result.manifest.largest(5)
     if largest:
         print("largest packages:")
         for p in largest:
-            print(f"  {p['name']:<28} {p['version']:<16} {p['manager']:<5} {human_size(p['size'])}")
+            print(f"  {p.name:<28} {p.version:<16} {p.manager:<5} {human_size(p.size)}")
 
 
 def pack_summary(kind: str, left_out: dict[str, dict[str, int]], installed: int | None) -> str:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bundler.artifact.readers import manifest_path, spark_unpack_problem, zip_symlinks
-from bundler.errors import AttachError, ClassicSessionError
+from bundler.artifact.formats import spark_unpack_problem
+from bundler.artifact.manifest import manifest_path, read_manifest
+from bundler.artifact.readers import zip_symlinks
+from bundler.errors import AttachError, ClassicSessionError, ManifestError
 from bundler.solve.guards import minor_version
 
 __all__ = ["PYTHON_CONF", "Attached", "PythonMismatchWarning", "attach", "session_kind"]
@@ -157,18 +159,19 @@ def attach(session: Any, archive: str | Path, *, name: str = DEFAULT_NAME) -> At
     path = Path(archive).expanduser().resolve()
     _check_archive(path)
 
-    from bundler.check.verify import read_manifest  # no solver, no conda-pack
-
-    manifest = read_manifest(path)
+    try:
+        manifest = read_manifest(path)
+    except ManifestError as exc:
+        raise AttachError(exc.message, exc.hint) from exc
     if manifest is None:
         raise AttachError(
             f"{path}: not a bundler archive (no {manifest_path(path).name} beside it)",
             "pack it with 'bundler pack', which writes the manifest next to the archive",
         )
-    size = manifest.archive.get("size")
-    if isinstance(size, int) and size != path.stat().st_size:
+    size = manifest.archive.size
+    if size is not None and size != path.stat().st_size:
         raise AttachError(
-            f"{path} is {path.stat().st_size} bytes but {manifest.path.name} says {size}: "
+            f"{path} is {path.stat().st_size} bytes but {manifest_path(path).name} says {size}: "
             "the manifest belongs to another archive",
             f"run 'bundler verify {path}', or pack it again",
         )

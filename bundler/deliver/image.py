@@ -33,9 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
 from bundler.artifact.content import GROUPS, SlimPlan, read_listing
-from bundler.artifact.readers import manifest_path
-from bundler.errors import BundlerError, ImageError, SubprocessError, ToolMissingError
+from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
+from bundler.errors import (
+    BundlerError,
+    ImageError,
+    ManifestError,
+    SubprocessError,
+    ToolMissingError,
+)
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import MACHINE_OCI_ARCH, PLATFORMS
 from bundler.proc import run
 
 if TYPE_CHECKING:
@@ -54,8 +61,6 @@ LABEL_VERSION = "io.bundler.version"
 LABEL_ARCHIVE_SHA256 = "io.bundler.archive-sha256"
 LABEL_PYTHON = "io.bundler.python"
 LABEL_PYSPARK = "io.bundler.pyspark"
-_OCI_ARCH = {"linux-64": "amd64", "linux-aarch64": "arm64", "linux-ppc64le": "ppc64le"}
-_HOST_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "ppc64le"}
 _INSTALL_HINT = (
     "install one: 'apt-get install buildah' (or podman), or start the docker daemon; "
     "as root in a container set STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot"
@@ -193,16 +198,17 @@ def base_arch(config: dict[str, Any]) -> str | None:
 # ---------------------------------------------------------------- archives
 
 
-def _manifest(archive: Path) -> dict[str, Any]:
+def _manifest(archive: Path) -> Manifest:
     path = manifest_path(archive)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        manifest = read_manifest(archive)
+    except ManifestError as exc:
+        raise ImageError(exc.message, exc.hint) from exc
+    if manifest is None:
         raise ImageError(
-            f"{path}: no readable manifest beside the archive",
-            "use an archive written by 'bundler pack'",
-        ) from exc
-    return data if isinstance(data, dict) else {}
+            f"{path}: no manifest beside the archive", "use an archive written by 'bundler pack'"
+        )
+    return manifest
 
 
 def _fresh(archive: Path, variant: Variant, platform: str, keep: tuple[str, ...]) -> bool:
@@ -214,13 +220,13 @@ def _fresh(archive: Path, variant: Variant, platform: str, keep: tuple[str, ...]
     except ImageError:
         return False
     return (
-        manifest.get("variant") == variant.name
-        and manifest.get("platform") == platform
-        and manifest.get("inputs_hash") == variant.inputs_hash()
-        and manifest.get("archive", {}).get("size") == archive.stat().st_size
+        manifest.variant == variant.name
+        and manifest.platform == platform
+        and manifest.inputs_hash == variant.inputs_hash()
+        and manifest.archive.size == archive.stat().st_size
         and archive.stat().st_mtime >= variant.lock_path.stat().st_mtime
-        and manifest.get("bundler_version") == __version__
-        and manifest.get("kept") == list(keep)
+        and manifest.bundler_version == __version__
+        and manifest.kept == keep
     )
 
 
@@ -233,7 +239,7 @@ def packed(
     reporter: Reporter | None = None,
 ) -> Path:
     """``output`` packed from the variant's lock, reused while lock and ``keep`` match."""
-    from bundler.artifact.pack import PackOptions, pack_archive
+    from bundler.pipeline import PackOptions, pack_archive
     from bundler.solve.lockfile import require_fresh
 
     reporter = reporter or NullReporter()
@@ -251,7 +257,7 @@ def packed(
 @dataclass(frozen=True)
 class PreparedArchive:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     slim: SlimPlan
     env_size: int  # unpacked bytes, before byte-compiling
 
@@ -268,8 +274,8 @@ def prepare_archive(
             raise ImageError(f"{archive.name}: an image needs a .tar.gz archive", "pack to .tar.gz")
         listing = read_listing(archive, reporter)
         manifest = _manifest(archive)
-        if manifest.get("variant") not in (None, variant.name):
-            raise ImageError(f"{archive} holds variant '{manifest['variant']}', not {variant.name}")
+        if manifest.variant not in (None, variant.name):
+            raise ImageError(f"{archive} holds variant '{manifest.variant}', not {variant.name}")
         return PreparedArchive(archive, manifest, SlimPlan(), sum(listing.sizes.values()))
     root = variant.workspace
     drop = options.pyspark == "drop" or (options.pyspark == "auto" and base_has_spark)
@@ -281,14 +287,14 @@ def prepare_archive(
     output = root / ("dist" if not keep else ".bundler/image") / name
     archive = packed(root, variant, options.platform, output, keep, reporter)
     manifest = _manifest(archive)
-    left_out = manifest.get("left_out") or {}
+    left_out = manifest.left_out
     plan = SlimPlan(
-        exclude=tuple(manifest.get("excluded") or ()),
-        removed={g: int(v["bytes"]) for g, v in left_out.items()},
-        dropped_modules=tuple(manifest.get("dropped_imports") or ()),
-        files={g: int(v["files"]) for g, v in left_out.items()},
+        exclude=manifest.excluded,
+        removed={g: int(v.get("bytes", 0)) for g, v in left_out.items()},
+        dropped_modules=manifest.dropped_imports,
+        files={g: int(v.get("files", 0)) for g, v in left_out.items()},
     )
-    env_size = int(manifest.get("installed_size") or 0) - sum(plan.removed.values())
+    env_size = (manifest.installed_size or 0) - sum(plan.removed.values())
     return PreparedArchive(archive, manifest, plan, env_size)
 
 
@@ -299,7 +305,7 @@ def _dockerfile(options: ImageOptions, workspace: Path) -> Path:
     candidates = [options.dockerfile] if options.dockerfile else []
     candidates += [workspace / "docker" / "Dockerfile"]
     # Installed from a wheel: the copy shipped as package data.
-    candidates += [Path(__file__).resolve().parent / "data" / "Dockerfile"]
+    candidates += [Path(__file__).resolve().parents[1] / "data" / "Dockerfile"]
     for path in candidates:
         if path is not None and path.is_file():
             return path
@@ -308,8 +314,8 @@ def _dockerfile(options: ImageOptions, workspace: Path) -> Path:
 
 def _check_arch(config: dict[str, Any], base: str, platform: str) -> str | None:
     """The --platform to give the builder (None for the host's); ImageError on mismatch."""
-    want = _OCI_ARCH.get(platform)
-    if want is None:
+    want = PLATFORMS[platform].oci_arch if platform in PLATFORMS else ""
+    if not want:
         raise ImageError(f"platform {platform} has no Linux image architecture")
     have = base_arch(config)
     if have and have != want:
@@ -317,7 +323,7 @@ def _check_arch(config: dict[str, Any], base: str, platform: str) -> str | None:
             f"base image {base} is {have}, the archive is {platform} ({want})",
             "use a base image of the archive's architecture or pack for the base's",
         )
-    return None if _HOST_ARCH.get(host.machine()) == want else f"linux/{want}"
+    return None if MACHINE_OCI_ARCH.get(host.machine()) == want else f"linux/{want}"
 
 
 def build_args(
@@ -326,15 +332,15 @@ def build_args(
     """The Dockerfile's build arguments for one prepared archive."""
     manifest = prepared.manifest
     dropped = prepared.slim.dropped_modules
-    imports = [m for m in manifest.get("imports") or () if m.split(".")[0] not in dropped]
+    imports = [m for m in manifest.imports if m.split(".")[0] not in dropped]
     return {
         "BASE_IMAGE": base,
         "VARIANT": variant,
         "ARCHIVE": prepared.path.name,
-        "LOCK_HASH": str(manifest.get("inputs_hash") or ""),
+        "LOCK_HASH": manifest.inputs_hash or "",
         "BUNDLER_VERSION": __version__,
-        "ARCHIVE_SHA256": str(manifest.get("archive", {}).get("sha256") or ""),
-        "PYTHON_VERSION": str(manifest.get("python") or ""),
+        "ARCHIVE_SHA256": manifest.archive.sha256 or "",
+        "PYTHON_VERSION": manifest.python or "",
         "IMPORTS": " ".join(imports),
         "PYSPARK": "base" if dropped else "env",
         "COMPILE": "1" if options.compile else "0",
@@ -354,8 +360,8 @@ def locked_pyspark(options: ImageOptions, variant: Variant) -> str | None:
     from bundler.solve.guards import read_locked_versions
 
     if options.archive is not None:
-        packages = _manifest(options.archive).get("packages") or ()
-        return next((str(p["version"]) for p in packages if p.get("name") == "pyspark"), None)
+        packages = _manifest(options.archive).packages
+        return next((p.version for p in packages if p.name == "pyspark"), None)
     if not variant.lock_path.is_file():
         return None
     return read_locked_versions(variant.lock_path, options.platform).get("pyspark")

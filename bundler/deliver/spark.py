@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bundler.artifact.readers import safe_extract, spark_unpack_problem
+from bundler.artifact.formats import spark_unpack_problem
+from bundler.artifact.readers import safe_extract
 from bundler.errors import SparkConfError
 from bundler.events import NullReporter, Reporter
 from bundler.solve.guards import minor_version

@@ -16,6 +16,7 @@ from typing import Any
 
 from bundler.errors import ChannelError, GuardError, SolveError, WorkspaceError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import PLATFORMS
 from bundler.solve.distnames import provided_distributions
 from bundler.solve.lockfile import (
     LockedPackage,
@@ -34,15 +35,6 @@ __all__ = ["LockOptions", "LockResult", "check_locks", "lock_state", "lock_varia
 
 DEFAULT_GLIBC = "2.28"
 DEFAULT_LINUX = "5.10"
-DEFAULT_OSX = {"osx-64": "10.15", "osx-arm64": "11.0"}
-_ARCHSPEC = {
-    "linux-64": "x86_64",
-    "linux-aarch64": "aarch64",
-    "linux-ppc64le": "ppc64le",
-    "osx-64": "x86_64",
-    "osx-arm64": "arm64",
-    "win-64": "x86_64",
-}
 
 
 @dataclass(frozen=True)
@@ -103,10 +95,10 @@ def virtual_packages(variant: Variant, platform: str) -> tuple[tuple[str, str, s
         out.append(("__linux", DEFAULT_LINUX, "0"))
         out.append(("__glibc", variant.glibc or DEFAULT_GLIBC, "0"))
     if platform.startswith("osx"):
-        out.append(("__osx", DEFAULT_OSX[platform], "0"))
+        out.append(("__osx", PLATFORMS[platform].macos or "11.0", "0"))
     if platform.startswith("win"):
         out.append(("__win", "0", "0"))
-    out.append(("__archspec", "1", _ARCHSPEC[platform]))
+    out.append(("__archspec", "1", PLATFORMS[platform].archspec))
     if variant.cuda and not platform.startswith("osx"):
         out.append(("__cuda", variant.cuda, "0"))
     return tuple(out)
@@ -274,7 +266,7 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
             python_version=python.version,
             conda_provided=provided,
             glibc=step.variant.glibc or DEFAULT_GLIBC,
-            macos=DEFAULT_OSX.get(step.platform),
+            macos=PLATFORMS[step.platform].macos,
             cuda_major=int(step.variant.cuda.split(".")[0]) if step.variant.cuda else None,
             reporter=reporter,
         )
@@ -293,7 +285,7 @@ def lock_step(step: SolveStep, reporter: Reporter) -> tuple[list[LockedPackage],
 
 
 def _distnames_cache() -> Path:
-    from bundler.build import cache_root
+    from bundler.platforms import cache_root
 
     return cache_root() / "distnames"
 

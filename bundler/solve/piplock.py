@@ -38,24 +38,12 @@ from packaging.version import InvalidVersion, Version
 
 from bundler.errors import SolveError, SubprocessError, WorkspaceError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import PLATFORMS
 from bundler.proc import run
 from bundler.solve.distnames import Provided, find_provided, wheel_aliases
 
-_ARCH = {
-    "linux-64": "x86_64",
-    "linux-aarch64": "aarch64",
-    "linux-ppc64le": "ppc64le",
-    "osx-64": "x86_64",
-    "osx-arm64": "arm64",
-    "win-64": "amd64",
-}
 #: The manylinux glibc levels uv knows as ``--python-platform`` targets.
 _UV_MANYLINUX = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
-_UV_OTHER = {
-    "osx-64": "x86_64-apple-darwin",
-    "osx-arm64": "aarch64-apple-darwin",
-    "win-64": "x86_64-pc-windows-msvc",
-}
 #: pip's variables and the uv variables that mean the same.
 _INDEX_ENV = {
     "PIP_INDEX_URL": "UV_INDEX_URL",
@@ -74,9 +62,10 @@ class PipPackage:
 
 def uv_platform(platform: str, glibc: str = "2.28") -> str:
     """uv's ``--python-platform`` for a conda platform (manylinux level from ``glibc``)."""
-    if platform in _UV_OTHER:
-        return _UV_OTHER[platform]
-    arch = _ARCH.get(platform)
+    target = PLATFORMS[platform]
+    if target.uv_target:
+        return target.uv_target
+    arch = target.wheel_arch
     if arch not in ("x86_64", "aarch64"):
         raise SolveError(
             f"pip: entries cannot be locked for {platform}: uv has no target for it",
@@ -94,7 +83,7 @@ def uv_platform(platform: str, glibc: str = "2.28") -> str:
 
 def platform_tags(platform: str, glibc: str = "2.28", macos: str | None = None) -> list[str]:
     """Wheel platform tags a machine of ``platform`` accepts, most specific first."""
-    arch = _ARCH[platform]
+    arch = PLATFORMS[platform].wheel_arch
     if platform.startswith("linux"):
         major, minor = (int(x) for x in glibc.split(".")[:2])
         plats = [f"manylinux_{major}_{m}_{arch}" for m in range(minor, 16, -1)]

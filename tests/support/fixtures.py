@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bundler.artifact.pack import PackOptions, pack_archive
+from bundler.pipeline import PackOptions, pack_archive
 from bundler.solve.lock import LockOptions, lock_variants
 from bundler.variants import load_workspace
 from tests.support.channel import cache_root

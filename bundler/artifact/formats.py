@@ -1,0 +1,78 @@
+"""The one table of archive formats: what bundler writes, what it reads, what Spark unpacks.
+
+Adding a format means a row here, a writer in ``pack`` and a reader in ``readers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bundler.errors import PackError, VerifyError
+
+
+@dataclass(frozen=True)
+class Format:
+    suffix: str
+    kind: str  # the reader/writer: "tar.gz", "tar" or "zip"
+    written: bool  # bundler pack writes it
+    # Why Spark's --archives would not give a runnable environment; None when it does.
+    spark_problem: str | None = None
+
+
+FORMATS = (
+    Format(".tar.gz", "tar.gz", written=True),
+    Format(".tgz", "tar.gz", written=True),
+    Format(".zip", "zip", written=True),
+    Format(
+        ".tar",
+        "tar",
+        written=False,
+        spark_problem="Spark unpacks .tar with Java, which drops the exec bit of bin/python",
+    ),
+)
+
+#: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack); anything else is
+#: copied as a file.
+SPARK_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
+
+
+def format_of(name: str) -> Format | None:
+    lower = name.lower()
+    return next((f for f in FORMATS if lower.endswith(f.suffix)), None)
+
+
+def archive_format(path: Path) -> str:
+    """The format ``bundler pack`` writes for this output name; PackError otherwise."""
+    fmt = format_of(path.name)
+    if fmt is None or not fmt.written:
+        written = ", ".join(f.suffix for f in FORMATS if f.written)
+        raise PackError(
+            f"{path}: unsupported archive suffix",
+            f"use {written} (Spark unpacks only those; zstd is copied, not unpacked)",
+        )
+    return fmt.kind
+
+
+def archive_kind(path: Path) -> str:
+    """``tar.gz``, ``tar`` or ``zip`` from the suffix; VerifyError for anything else."""
+    fmt = format_of(path.name)
+    if fmt is None:
+        readable = ", ".join(f.suffix for f in FORMATS)
+        raise VerifyError(f"{path}: unsupported archive suffix", f"bundler reads {readable}")
+    return fmt.kind
+
+
+def spark_unpack_problem(name: str) -> tuple[str, str] | None:
+    """(problem, hint) when Spark would not unpack an archive of this name into a
+    runnable environment; None when it would."""
+    hint = "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)"
+    fmt = format_of(name)
+    if fmt is not None and fmt.spark_problem:
+        return fmt.spark_problem, hint
+    if not name.lower().endswith(SPARK_UNPACKED_SUFFIXES):
+        return (
+            "Spark only unpacks .tar.gz, .tgz, .zip and .jar; anything else is copied as a file",
+            hint,
+        )
+    return None

@@ -1,0 +1,91 @@
+"""bundler.pipeline: pack as explicit steps, planned before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bundler import __version__
+from bundler.artifact.content import GROUPS
+from bundler.errors import PackError, UnknownVariantError
+from bundler.pipeline import PackOptions, plan_pack
+from bundler.platforms import host_platform
+from tests.support.workspace import make_workspace
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    # The channel is never read: planning needs no solver and no network.
+    return make_workspace(tmp_path / "ws", tmp_path / "no-channel")
+
+
+def test_a_variant_plan_locks_builds_packs_and_writes_a_manifest(workspace: Path) -> None:
+    plan = plan_pack(PackOptions(workspace=workspace, variant="app"))
+    assert plan.steps == ("fresh lock", "build", "pack", "manifest")
+    assert plan.platform == "linux-64" == plan.identity.platform
+    assert plan.output == workspace / "dist" / "app-linux-64.tar.gz"
+    assert plan.variant is not None
+    assert plan.identity.variant == "app"
+    assert plan.identity.inputs_hash == plan.variant.inputs_hash()
+    assert plan.identity.imports == ("numpy", "pyarrow", "pandas", "six", "dateutil")
+    assert plan.identity.bundler_version == __version__
+    assert plan.identity.build_prefix == str(plan.prefix)
+    assert plan.prefix.name.startswith("app-linux-64_")
+    assert (plan.archive.kind, plan.archive.cuda, plan.archive.bytecode) == (
+        "executor",
+        False,
+        True,
+    )
+    assert not (workspace / "dist").exists()  # planning writes nothing
+
+
+def test_a_cuda_variant_keeps_static_libraries_and_full_keeps_everything(
+    workspace: Path,
+) -> None:
+    plan = plan_pack(PackOptions(workspace=workspace, variant="gpuapp", full=True))
+    assert plan.archive.cuda is True
+    assert plan.archive.kind == "full" and set(plan.archive.kept) == set(GROUPS)
+    assert plan.identity.gpu_imports == ("cudaprobe",)
+
+
+def test_a_prefix_plan_only_packs(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    out = tmp_path / "env.zip"
+    plan = plan_pack(PackOptions(prefix=prefix, output=out, full=True))
+    assert plan.steps == ("pack", "manifest")
+    assert plan.variant is None and plan.output == out
+    assert plan.identity.platform == host_platform()
+    assert plan.identity.inputs_hash is None and plan.identity.variant is None
+    assert plan.archive.bytecode is False  # a --full pack of a prefix keeps its bytecode
+    executor = plan_pack(PackOptions(prefix=prefix, output=out))
+    assert executor.archive.bytecode is True and executor.archive.kind == "executor"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (PackOptions(), "name a variant or pass --prefix DIR"),
+        (PackOptions(variant="app", level=12), "--level 12"),
+        (PackOptions(variant="app", output=Path("app.tar.zst")), "unsupported archive suffix"),
+        (PackOptions(prefix=Path("/nonexistent-env")), "--prefix needs -o PATH"),
+        (
+            PackOptions(prefix=Path("/nonexistent-env"), output=Path("x.tar.gz")),
+            "is not a conda environment",
+        ),
+    ],
+)
+def test_bad_options_fail_while_planning(
+    workspace: Path, options: PackOptions, message: str
+) -> None:
+    if options.variant:
+        options = PackOptions(**{**options.__dict__, "workspace": workspace})
+    with pytest.raises(PackError, match=message):
+        plan_pack(options)
+    assert not (workspace / "dist").exists()
+
+
+def test_an_unknown_variant_is_named(workspace: Path) -> None:
+    with pytest.raises(UnknownVariantError, match="nosuch"):
+        plan_pack(PackOptions(workspace=workspace, variant="nosuch"))
