@@ -25,6 +25,10 @@ class BundlerError(Exception):
         return text
 
 
+class UsageError(BundlerError):
+    """Command-line options that contradict each other or are missing."""
+
+
 class WorkspaceError(BundlerError):
     """variants.toml or an environment file is missing or malformed."""
 

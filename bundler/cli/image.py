@@ -13,7 +13,14 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the bundler app (once, however often it is called)."""
     if any(cmd.name == "image" for cmd in app.registered_commands):
         return
-    from bundler.cli import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, open_workspace, reporting
+    from bundler.cli.options import (
+        JsonOpt,
+        QuietOpt,
+        VerboseOpt,
+        WorkspaceOpt,
+        open_workspace,
+        reporting,
+    )
     from bundler.deliver.image import (
         BUILDERS,
         DEFAULT_BASE_REPOSITORY,

@@ -4,7 +4,6 @@ No ``from __future__ import annotations`` here: typer reads the annotations of t
 command defined inside ``register``, which refer to names imported there.
 """
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the bundler app."""
-    from bundler.cli import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, reporting
+    from bundler.cli.options import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, reporting
 
     @app.command("pyfiles")
     def pyfiles_command(
@@ -46,11 +45,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Zip VARIANT's pure-Python dependencies for spark-submit --py-files."""
         from bundler.deliver.pyfiles import PyfilesOptions, make_pyfiles
+        from bundler.errors import UsageError
         from bundler.render import human_size, print_json
 
-        if (variant is None) == (site_packages is None):
-            print("error: name a VARIANT or pass --site-packages DIR (not both)", file=sys.stderr)
-            raise typer.Exit(2)
         options = PyfilesOptions(
             output=output,
             variant=variant,
@@ -60,6 +57,8 @@ def register(app: typer.Typer) -> None:
             workspace=workspace,
         )
         with reporting(quiet, as_json, verbose) as reporter:
+            if (variant is None) == (site_packages is None):
+                raise UsageError("name a VARIANT or pass --site-packages DIR (not both)")
             result = make_pyfiles(options, reporter)
         if as_json:
             print_json(result.to_dict())

@@ -26,7 +26,7 @@ class Format(enum.StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the bundler app."""
-    from bundler.cli import JsonOpt, QuietOpt, WorkspaceOpt, reporting
+    from bundler.cli.options import JsonOpt, QuietOpt, WorkspaceOpt, reporting
 
     @app.command("spark-conf")
     def spark_conf_command(

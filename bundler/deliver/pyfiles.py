@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
@@ -353,19 +353,11 @@ class PyfilesOptions:
     cache_dir: Path | None = None
 
 
-BuildFn = Callable[..., Any]
-
-
 def make_pyfiles(
     options: PyfilesOptions,
     reporter: Reporter | None = None,
-    *,
-    build: BuildFn | None = None,
 ) -> PyfilesResult:
-    """Build the variant's prefix from its lock in a temporary directory and zip it.
-
-    ``build`` defaults to ``bundler.build.build_prefix`` (same signature).
-    """
+    """Build the variant's prefix from its lock in a temporary directory and zip it."""
     reporter = reporter or NullReporter()
     if options.site_packages is not None:
         return zip_site_packages(
@@ -380,12 +372,10 @@ def make_pyfiles(
 
     variant = load_workspace(options.workspace).get(options.variant)
     platform = options.platform or variant.platforms[0]
-    if build is None:
-        from bundler.build import build_prefix
+    from bundler.build import build_prefix
 
-        build = build_prefix
     with tempfile.TemporaryDirectory(prefix="bundler-pyfiles-") as tmp:
-        built = build(
+        built = build_prefix(
             variant, platform, Path(tmp) / "prefix", cache_dir=options.cache_dir, reporter=reporter
         )
         if built.site_packages is None:

@@ -35,7 +35,7 @@ from tests.support.channel import cache_root
 from tests.support.cli import error_line, run_cli
 from tests.support.fixtures import copy_workspace
 
-DOCKERFILE = Path(__file__).resolve().parent.parent / "docker" / "Dockerfile"
+DOCKERFILE = Path(__file__).resolve().parents[2] / "docker" / "Dockerfile"
 SITE = "lib/python3.11/site-packages"
 
 

@@ -187,7 +187,7 @@ def test_plan_gives_cuda_only_to_cuda_variants(tmp_path: Path) -> None:
 
 
 def test_repository_workspace_has_the_four_variants() -> None:
-    ws = load_workspace(Path(__file__).resolve().parents[1])
+    ws = load_workspace(Path(__file__).resolve().parents[2])
     assert set(ws.variants) == {"base", "gpu", "iceberg", "gpu-iceberg"}
     gpu = ws.get("gpu")
     assert gpu.channels == ("rapidsai", "conda-forge")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -175,35 +175,28 @@ def test_output_must_be_a_zip(site_packages: Path, tmp_path: Path) -> None:
 # --- the variant route and the CLI -----------------------------------------------------
 
 
-def test_variant_is_built_from_its_lock_then_zipped(site_packages: Path, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    (ws / "environments").mkdir(parents=True)
-    (ws / "environments" / "variants.toml").write_text(
-        '[variants.base]\nfiles = ["base.yml"]\nplatforms = ["linux-64"]\n'
-    )
-    (ws / "environments" / "base.yml").write_text(
-        "channels: [conda-forge]\ndependencies: [python]\n"
-    )
-    calls = []
-
-    def fake_build(variant, platform, prefix, *, cache_dir=None, reporter=None):
-        # Stands in for bundler.build.build_prefix: a prefix with the real wheels installed.
-        calls.append((variant.name, platform, prefix))
-        import shutil
-
-        site = prefix / "lib" / "python3.11" / "site-packages"
-        shutil.copytree(site_packages, site)
-        return SimpleNamespace(prefix=prefix, site_packages=site, python_version="3.11.7")
-
+@pytest.mark.integration
+def test_variant_is_built_from_its_lock_then_zipped(
+    locked_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real route: the app variant's lock is built (rattler, pip wheels) and zipped."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where the prefix goes
     options = PyfilesOptions(
-        output=tmp_path / "out" / "deps.zip", variant="base", workspace=ws, skip_native=True
+        output=tmp_path / "out" / "deps.zip",
+        variant="app",
+        workspace=locked_workspace,
+        skip_native=True,
     )
-    result = make_pyfiles(options, build=fake_build)
-    ((name, platform, prefix),) = calls
-    assert (name, platform) == ("base", "linux-64")
-    assert not prefix.exists()  # the temporary prefix is gone
-    assert {n for n, _, _ in result.included} == {"six", "attrs"}
-    assert "six.py" in zipfile.ZipFile(result.path).namelist()
+    result = make_pyfiles(options)
+    included = {n for n, _, _ in result.included}
+    assert {"six", "python-dateutil"} <= included
+    assert not included & {"numpy", "pandas", "pyarrow"}  # compiled: left out
+    assert {"numpy", "pandas", "pyarrow"} <= {s.name for s in result.skipped}
+    names = zipfile.ZipFile(result.path).namelist()
+    assert "six.py" in names and "dateutil/parser/__init__.py" in names
+    assert not any(n.endswith(".so") for n in names)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the temporary prefix is gone
 
 
 @pytest.fixture(scope="module")

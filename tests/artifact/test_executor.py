@@ -22,10 +22,10 @@ from bundler.artifact.content import compile_patterns, plan_content, read_listin
 from bundler.artifact.pack import prune_record
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
 from bundler.check.verify import verify_archive
-from bundler.cli import pack_summary
+from bundler.cli.pack import pack_summary
+from tests.check.test_verify import pack_dir, write_manifest
+from tests.check.test_verify import python_env as python_env  # the fixture
 from tests.support.cli import run_cli
-from tests.test_verify import pack_dir, write_manifest
-from tests.test_verify import python_env as python_env  # the fixture
 
 SITE = "lib/python3.11/site-packages"
 

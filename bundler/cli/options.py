@@ -1,0 +1,52 @@
+"""What every command shares: the common options, the reporter, and errors -> exit codes.
+
+``reporting`` is the one place a ``BundlerError`` becomes ``error: <one line>`` on
+stderr and the error's exit code; an interrupt becomes exit 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bundler.errors import BundlerError, SubprocessError
+from bundler.render import ConsoleReporter
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace directory (default: current).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show the commands run.")]
+
+
+def _fail(exc: BundlerError) -> None:
+    print(f"error: {exc.one_line()}", file=sys.stderr)
+    if isinstance(exc, SubprocessError) and exc.output:
+        print(exc.output, file=sys.stderr)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextmanager
+def reporting(quiet: bool, as_json: bool, verbose: bool = False) -> Iterator[ConsoleReporter]:
+    """A reporter for one command; BundlerErrors become one line and an exit code."""
+    reporter = ConsoleReporter(quiet=quiet or as_json, verbose=verbose)
+    try:
+        with reporter:
+            yield reporter
+    except BundlerError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written under a final name", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def open_workspace(path: Path) -> Any:
+    from bundler.variants import load_workspace
+
+    return load_workspace(path)
