@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bundler.solve.guards import same_minor
+
 _VERSION_RE = re.compile(r"""__version__(?:\s*:\s*str)?\s*=\s*["']([^"']+)["']""")
 
 
@@ -82,7 +84,7 @@ def version_note(spark: SparkPython, locked: str | None) -> str | None:
     """A line when Spark's pyspark and the locked one differ in minor version."""
     if not spark.version or not locked:
         return None
-    if spark.version.split(".")[:2] == locked.split(".")[:2]:
+    if same_minor(spark.version, locked):
         return None
     return (
         f"note: the variant locks pyspark {locked}, this Spark's is {spark.version}; "

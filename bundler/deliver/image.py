@@ -44,6 +44,7 @@ from bundler.errors import (
 from bundler.events import NullReporter, Reporter
 from bundler.platforms import MACHINE_OCI_ARCH, PLATFORMS
 from bundler.proc import run
+from bundler.solve.guards import minor_version, same_minor
 
 if TYPE_CHECKING:
     from bundler.variants import Variant
@@ -384,7 +385,7 @@ def spark_mismatch(spark: str | None, pyspark: str | None) -> str | None:
     Spark puts its own pyspark first on the executors' PYTHONPATH, so the base's
     version is the one that runs, against the pandas/pyarrow locked for the other.
     """
-    if not spark or not pyspark or spark.split(".")[:2] == str(pyspark).split(".")[:2]:
+    if not spark or not pyspark or same_minor(spark, pyspark):
         return None
     return (
         f"the base image carries Spark {spark} but the variant locks pyspark {pyspark}; "
@@ -402,7 +403,8 @@ def _check_spark(
         if pyspark is not None:
             reporter.warn(
                 f"cannot tell which Spark {base} carries (no SPARK_VERSION, no version tag): "
-                f"make sure it is Spark {'.'.join(pyspark.split('.')[:2])}, like the lock"
+                f"make sure it is Spark {'.'.join(map(str, minor_version(pyspark) or ()))}, "
+                "like the lock"
             )
         return
     problem = spark_mismatch(spark, pyspark)

@@ -19,12 +19,9 @@ itself; a standalone worker must announce its GPUs in its own configuration (for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from bundler.deliver.masters import ClusterManager
 from bundler.errors import SparkConfError
-
-if TYPE_CHECKING:
-    from bundler.deliver.spark import ClusterManager
 
 #: Where the Apache Spark images (and distributions, under $SPARK_HOME) keep the
 #: example discovery script, which asks nvidia-smi for the GPUs' indices.
@@ -53,8 +50,6 @@ def plan_gpu(
     manager: ClusterManager, variant: str, cuda: str | None, request: GpuRequest
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """(conf pairs, warnings) that give each executor of ``variant`` its GPUs."""
-    from bundler.deliver.spark import ClusterManager
-
     if cuda is None:
         if request.asked():
             return [], [f"variant {variant} has no cuda set: the GPU options are ignored"]

@@ -250,6 +250,11 @@ def read_locked_versions(lock_path: Path, platform: str | None = None) -> dict[s
     )
 
 
+def same_minor(a: str | None, b: str | None) -> bool:
+    """Both versions known and of the same major.minor (``4.3.0`` and ``4.3.1``)."""
+    return bool(a and b) and minor_version(a or "") == minor_version(b or "") is not None
+
+
 def minor_version(version: str) -> tuple[int, int] | None:
     """``3.11.9`` -> (3, 11); None for anything that does not start with two numbers."""
     parts = version.split(".")

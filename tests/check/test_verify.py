@@ -27,12 +27,8 @@ import pytest
 from bundler.artifact.manifest import manifest_path
 from bundler.artifact.readers import safe_extract
 from bundler.check.elf import check_linkage, read_dynamic, system_library_kind
-from bundler.check.verify import (
-    CHECK_NAMES,
-    VerifyReport,
-    gpu_visible,
-    verify_archive,
-)
+from bundler.check.report import CHECK_NAMES, VerifyReport
+from bundler.check.verify import gpu_visible, verify_archive
 from bundler.errors import VerifyError
 from bundler.events import RecordingReporter
 
