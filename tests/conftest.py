@@ -28,7 +28,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Skip interpreter finalisation once rattler ran in this process.
 
     rattler's runtime threads can abort finalisation (see bundler.cli.main); by now
-    every report is written, so leave with pytest's own exit status.
+    every report is written, so leave with pytest's own exit status.  Under
+    pytest-xdist this runs in each worker, which has sent its results to the
+    controller in pytest_sessionfinish already, and in the controller, whose status
+    counts the workers' failures.
     """
     if "rattler" in sys.modules and _EXIT_STATUS:
         sys.stdout.flush()
