@@ -34,8 +34,7 @@ from tests.support import baseimage
 from tests.support.readme import VARIANT_SWAPS, Case, Swap, readme_commands
 from tests.support.workspace import make_workspace
 
-# One xdist worker runs them all: the cases share the module's sandbox and its state.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("readme")]
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = readme_commands()

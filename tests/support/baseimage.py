@@ -18,6 +18,7 @@ where the key changes with the files and this source.  About 8 MB.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -32,7 +33,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bundler.proc import run
-from tests.support.shared import file_lock
 
 IMAGE_REPO = "localhost/bundler-test-base"
 SPARK_UID = 185
@@ -170,6 +170,14 @@ def _remove_stale(keep: str) -> None:
             run(["buildah", "rmi", image], what=f"buildah rmi {image}")
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_base_image(cache: Path) -> str:
     """Build the base image in the current buildah storage unless it is already there.
 
@@ -180,7 +188,7 @@ def ensure_base_image(cache: Path) -> str:
         raise RuntimeError("buildah is not installed")
     files = rootfs_files()
     name = f"{IMAGE_REPO}:{image_key(files)}"
-    with file_lock(cache / ".baseimage.lock"):
+    with _locked(cache / ".baseimage.lock"):
         _remove_stale(name)
         if image_exists(name):
             return name
