@@ -14,9 +14,15 @@ from tests.support.fixtures import (  # noqa: F401
     locked_workspace,
     packed_archive,
 )
+from tests.support.scheduling import Scheduling
 from tests.support.sparkenv import spark_env  # noqa: F401
 
 _EXIT_STATUS: list[int] = []
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> Scheduling | None:
+    """``--dist load`` (pyproject.toml's addopts): see tests/support/scheduling.py."""
+    return Scheduling(config, log) if config.getvalue("dist") == "load" else None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
