@@ -14,9 +14,25 @@ from tests.support.fixtures import (  # noqa: F401
     locked_workspace,
     packed_archive,
 )
+from tests.support.scheduling import Scheduling
 from tests.support.sparkenv import spark_env  # noqa: F401
 
 _EXIT_STATUS: list[int] = []
+
+#: For every JVM the tests start (spark-submit, local-cluster executors, the Connect
+#: server): JIT with C1 only and one GC thread.  The Spark jobs here run for seconds,
+#: where C2 compiling and parallel GC threads cost more CPU than they save: a
+#: local-cluster test takes about a third less CPU time on two cores.
+JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("JAVA_TOOL_OPTIONS", JAVA_TOOL_OPTIONS)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> Scheduling | None:
+    """``--dist load`` (pyproject.toml's addopts): see tests/support/scheduling.py."""
+    return Scheduling(config, log) if config.getvalue("dist") == "load" else None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -28,7 +44,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Skip interpreter finalisation once rattler ran in this process.
 
     rattler's runtime threads can abort finalisation (see bundler.cli.main); by now
-    every report is written, so leave with pytest's own exit status.
+    every report is written, so leave with pytest's own exit status.  Under
+    pytest-xdist this runs in each worker, which has sent its results to the
+    controller in pytest_sessionfinish already, and in the controller, whose status
+    counts the workers' failures.
     """
     if "rattler" in sys.modules and _EXIT_STATUS:
         sys.stdout.flush()

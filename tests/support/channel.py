@@ -35,6 +35,7 @@ import pytest
 
 from bundler.check.elf import GLIBC_LIBRARIES
 from bundler.proc import run
+from tests.support.shared import file_lock
 
 #: Sonames that come with the C library itself; every Linux host has them.
 #: ``libnsl.so.2`` (libtirpc based) and the like are not glibc and get bundled.
@@ -388,25 +389,27 @@ def channel_cache_key() -> str:
 
 
 def cached_local_channel(root: Path | None = None) -> Path:
-    """The channel under ``root``, built first if absent; never half-built under its name."""
+    """The channel under ``root``, built first if absent; never half-built under its name.
+
+    One process builds it while the others (xdist workers, other test runs) wait on
+    the lock and then find it complete.
+    """
     root = root or cache_root()
     final = root / f"channel-{channel_cache_key()}"
-    if _channel_complete(final):
-        os.utime(final)  # its mtime tells _prune_stale when it was last used
-        return final
     root.mkdir(parents=True, exist_ok=True)
-    _prune_stale(root, keep=final.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-    try:
-        build_local_channel(tmp, wheel_cache=root / "wheels")
-        tmp.chmod(0o755)
+    with file_lock(root):
+        if _channel_complete(final):
+            os.utime(final)  # its mtime tells _prune_stale when it was last used
+            return final
+        _prune_stale(root, keep=final.name)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
         try:
+            build_local_channel(tmp, wheel_cache=root / "wheels")
+            tmp.chmod(0o755)
+            shutil.rmtree(final, ignore_errors=True)  # an incomplete one, from before the lock
             os.replace(tmp, final)
-        except OSError:
-            if not _channel_complete(final):  # another session built it meanwhile
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
