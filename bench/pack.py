@@ -114,7 +114,10 @@ def main() -> None:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bundler-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    places: dict[str, Path] = {}
+    memory = Path("/dev/shm")
+    places = {"disk": work}
+    if memory.is_dir() and os.access(memory, os.W_OK):
+        places["memory"] = Path(tempfile.mkdtemp(prefix="bundler-bench-", dir=memory))
     try:
         print("building the prefix (python, pip, numpy, pandas, pyarrow, pyspark)...", flush=True)
         prefix = make_prefix(work)
@@ -125,10 +128,6 @@ def main() -> None:
             "bundler --full": [*bundler, "--full", "-o"],
             "bundler": [*bundler, "-o"],
         }
-        memory = Path("/dev/shm")
-        places["disk"] = work
-        if memory.is_dir() and os.access(memory, os.W_OK):
-            places["memory"] = Path(tempfile.mkdtemp(prefix="bundler-bench-", dir=memory))
         pack: dict[str, list[float]] = {t: [] for t in TOOLS}
         unpack: dict[str, dict[str, list[float]]] = {p: {t: [] for t in TOOLS} for p in places}
         sizes: dict[str, int] = {}
@@ -153,9 +152,8 @@ def main() -> None:
             )
         report(prefix, args.rounds, pack, unpack, sizes)
     finally:
-        for dest in places.values():
-            if dest.parent == Path("/dev/shm"):
-                shutil.rmtree(dest, ignore_errors=True)
+        if "memory" in places:
+            shutil.rmtree(places["memory"], ignore_errors=True)
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bundler import __version__
-from bundler.artifact.content import GROUPS
+from bundler.artifact.content import GROUPS, archive_kind
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import Manifest
 from bundler.artifact.pack import (
@@ -57,11 +57,6 @@ class PackOptions:
     @property
     def kept(self) -> tuple[str, ...]:
         return GROUPS if self.full else tuple(g for g in GROUPS if g in self.keep)
-
-    @property
-    def kind(self) -> str:
-        """``full`` when nothing executors do without is left out, else ``executor``."""
-        return "full" if self.kept == GROUPS else "executor"
 
 
 @dataclass(frozen=True)
@@ -125,7 +120,9 @@ def _plan_prefix(options: PackOptions, prefix: Path) -> PackPlan:
         )
     archive_format(options.output)
     keep_bytecode = (
-        options.kind == "full" if options.keep_bytecode is None else options.keep_bytecode
+        archive_kind(options.kept) == "full"
+        if options.keep_bytecode is None
+        else options.keep_bytecode
     )
     identity = Manifest(
         bundler_version=__version__,

@@ -22,10 +22,6 @@ class Platform:
     uv_target: str | None = None  # uv --python-platform; Linux's depends on glibc (piplock)
     macos: str | None = None  # the __osx a target is assumed to have
 
-    @property
-    def is_linux(self) -> bool:
-        return self.system == "linux"
-
 
 PLATFORMS = {
     p.subdir: p

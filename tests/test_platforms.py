@@ -17,7 +17,7 @@ def test_every_platform_is_named_consistently() -> None:
     assert set(DEFAULT_PLATFORMS) <= set(KNOWN_PLATFORMS) == set(PLATFORMS)
     for name, p in PLATFORMS.items():
         assert p.subdir == name and name.startswith(p.system)
-        assert bool(p.oci_arch) == p.is_linux  # images are Linux only
+        assert bool(p.oci_arch) == (p.system == "linux")  # images are Linux only
         assert bool(p.macos) == (p.system == "osx")
 
 

@@ -302,6 +302,12 @@ GROUPS = ("pyspark", "tests", "static-libs", "docs")
 BYTECODE = ("*.pyc", "*/__pycache__")
 
 
+def archive_kind(kept: Iterable[str]) -> str:
+    """``full`` when every group is kept (nothing executors do without is left out),
+    else ``executor``."""
+    return "full" if set(kept) >= set(GROUPS) else "executor"
+
+
 @dataclass(frozen=True)
 class SlimPlan:
     """What an archive leaves out: glob patterns for conda-pack, bytes and files per group."""

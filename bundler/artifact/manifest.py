@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +86,6 @@ class Manifest:
     def saved(self) -> int:
         """Installed bytes left out of the archive."""
         return sum(int(g.get("bytes", 0)) for g in self.left_out.values())
-
-    def with_archive(self, record: ArchiveRecord, packages: tuple[PackageRecord, ...]) -> Manifest:
-        return replace(self, archive=record, packages=packages)
 
     # ------------------------------------------------------------ JSON
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from bundler.artifact.content import GROUPS, SlimPlan, compile_patterns, plan_content, read_prefix
+from bundler.artifact.content import (
+    SlimPlan,
+    archive_kind,
+    compile_patterns,
+    plan_content,
+    read_prefix,
+)
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import ArchiveRecord, Manifest, PackageRecord, manifest_path
 from bundler.artifact.tarwriter import GZIP_LEVEL, HashingWriter, TarWriter, gzip_stream
@@ -45,8 +51,7 @@ class ArchiveOptions:
 
     @property
     def kind(self) -> str:
-        """``full`` when nothing executors do without is left out, else ``executor``."""
-        return "full" if set(self.kept) >= set(GROUPS) else "executor"
+        return archive_kind(self.kept)
 
 
 @dataclass(frozen=True)
@@ -326,7 +331,6 @@ def write_pack(
     imports); this adds what was packed, how, and the archive's own hash and size.
     """
     reporter = reporter or NullReporter()
-    check_compression(options.level, options.threads)
     fmt = archive_format(output)
     mpath = manifest_path(output)
     manifest, exclude = _plan(prefix, identity, options)
@@ -355,7 +359,9 @@ def write_pack(
             name=output.name, format=fmt, sha256=sha, size=tmp_archive.stat().st_size
         )
         manifest = replace(
-            manifest.with_archive(record, packages),
+            manifest,
+            archive=record,
+            packages=packages,
             python=python,
             zip_symlinks=notes.get("zip_symlinks"),
         )
