@@ -8,10 +8,14 @@ directory) and into memory (/dev/shm, as a Kubernetes emptyDir with medium Memor
 Prints the medians of wall time, the archive sizes and the ratios against conda-pack,
 which runs with its defaults (gzip level 4, one thread).
 
-Unpacking onto disk measures the machine's write path as much as the archive: on a
-small VM the kernel's system time for the same archive varies from under one second
-to several between runs.  Unpacking into memory leaves only the inflating and the
-writing of the files, which is what the archive decides; both are printed.
+Unpacking onto disk measures the file system's inode allocator too.  ext4 without a
+journal (this kind of VM's root) skips inodes freed in the last minutes when it creates
+files, walking past each one, so unpacking next to a tree deleted a moment ago costs
+several seconds of kernel time that the archive has no part in.  Executors unpack into
+new container directories, not over freshly deleted ones, so the disk trees stay until
+the end of the run; the memory ones (tmpfs, no such rule) go at once.  Inodes freed
+shortly before the run (a pip install, an earlier bench) can still slow its first
+round; the median over rounds absorbs that.
 
     python bench/pack.py [--rounds 3] [--keep DIR]
 """
@@ -96,13 +100,17 @@ def quiet_disk() -> None:
     os.sync()
 
 
-def unpack_seconds(archive: Path, dest: Path) -> float:
-    """Wall time of ``gzip -dc | tar -x`` into an empty directory, which is then removed."""
-    shutil.rmtree(dest, ignore_errors=True)
+def unpack_seconds(archive: Path, dest: Path, keep: bool) -> float:
+    """Wall time of ``gzip -dc | tar -x`` into the new directory ``dest``.
+
+    Without ``keep`` the tree is removed afterwards; with it, the caller removes it
+    once nothing more is timed (see the module's note on ext4's inode allocator).
+    """
     dest.mkdir(parents=True)
     quiet_disk()
     seconds = timed(f"gzip -dc {shlex.quote(str(archive))} | tar -x -C {shlex.quote(str(dest))}")
-    shutil.rmtree(dest)
+    if not keep:
+        shutil.rmtree(dest)
     return seconds
 
 
@@ -115,7 +123,7 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="bundler-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     memory = Path("/dev/shm")
-    places = {"disk": work}
+    places = {"disk": Path(tempfile.mkdtemp(prefix="unpacked-", dir=work))}
     if memory.is_dir() and os.access(memory, os.W_OK):
         places["memory"] = Path(tempfile.mkdtemp(prefix="bundler-bench-", dir=memory))
     try:
@@ -140,7 +148,8 @@ def main() -> None:
                 pack[tool].append(timed([*commands[tool], str(out)]))
                 sizes[tool] = out.stat().st_size
                 for place, dest in places.items():
-                    unpack[place][tool].append(unpack_seconds(out, dest / "unpacked"))
+                    tree = dest / f"{i}-{out.name}"
+                    unpack[place][tool].append(unpack_seconds(out, tree, keep=place == "disk"))
             print(
                 f"round {i + 1}: "
                 + ", ".join(
@@ -152,8 +161,8 @@ def main() -> None:
             )
         report(prefix, args.rounds, pack, unpack, sizes)
     finally:
-        if "memory" in places:
-            shutil.rmtree(places["memory"], ignore_errors=True)
+        for dest in places.values():
+            shutil.rmtree(dest, ignore_errors=True)
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 

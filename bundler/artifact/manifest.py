@@ -34,6 +34,9 @@ class ArchiveRecord:
     format: str | None = None
     sha256: str | None = None
     size: int | None = None
+    # Files stored as hard links to an identical earlier file (tar only), and their bytes.
+    linked_files: int = 0
+    linked_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class Manifest:
                 ("format", self.archive.format),
                 ("sha256", self.archive.sha256),
                 ("size", self.archive.size),
+                ("linked_files", self.archive.linked_files or None),
+                ("linked_bytes", self.archive.linked_bytes or None),
             )
             if v is not None
         }
@@ -170,6 +175,8 @@ class Manifest:
                 format=archive.text("format"),
                 sha256=archive.text("sha256"),
                 size=archive.number("size"),
+                linked_files=archive.number("linked_files") or 0,
+                linked_bytes=archive.number("linked_bytes") or 0,
             ),
             packages=tuple(fields.package(i, p) for i, p in enumerate(fields.items("packages"))),
             path=path,

@@ -11,7 +11,6 @@ its ``Manifest`` under temporary names and renames both into place; it only writ
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -29,7 +28,14 @@ from bundler.artifact.content import (
 )
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import ArchiveRecord, Manifest, PackageRecord, manifest_path
-from bundler.artifact.tarwriter import GZIP_LEVEL, HashingWriter, TarWriter, gzip_stream
+from bundler.artifact.tarwriter import (
+    GZIP_LEVEL,
+    HashingWriter,
+    TarWriter,
+    gzip_stream,
+    same_content,
+    sha256_file,
+)
 from bundler.artifact.zipwriter import ZipWriter
 from bundler.atomic import commit, discard, temp_path
 from bundler.errors import PackError
@@ -91,6 +97,10 @@ class PackResult:
             "installed_size": self.manifest.installed_size,
             "left_out": self.left_out,
             "saved": self.saved,
+            "linked": {
+                "files": self.manifest.archive.linked_files,
+                "bytes": self.manifest.archive.linked_bytes,
+            },
             "largest": [
                 {"name": p.name, "version": p.version, "manager": p.manager, "size": p.size}
                 for p in self.manifest.largest(5)
@@ -128,8 +138,9 @@ def write_archive(
     """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
 
     Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
-    of the symlinks (stored as copies). Callers write to a temporary name and rename
-    (``pack_archive`` does, together with the manifest).
+    of the symlinks (stored as copies), for a tar ``notes["linked"]`` how many files
+    (and bytes) were stored as hard links to an identical earlier file.  Callers write
+    to a temporary name and rename (``pack_archive`` does, together with the manifest).
     """
     from conda_pack.core import CondaEnv, CondaPackException, Packer
 
@@ -162,7 +173,7 @@ def write_archive(
             stream: IO[bytes] | None = None
         else:
             stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
-            writer = TarWriter(stream)
+            writer = TarWriter(stream, same_content((f.source, f.target) for f in files))
         try:
             packer = Packer(str(prefix), _PrunedRecords(writer, excluded))
             _pack_files(packer, files, label or output.name, reporter)
@@ -176,6 +187,8 @@ def write_archive(
             raise
         if stream is not None:
             stream.close()
+    if isinstance(writer, TarWriter) and notes is not None:
+        notes["linked"] = {"files": writer.linked, "bytes": writer.linked_bytes}
     if isinstance(writer, ZipWriter):
         if writer.report.left_out:
             gone = ", ".join(sorted(writer.report.left_out)[:5])
@@ -255,14 +268,6 @@ def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) ->
 
 
 # ---------------------------------------------------------------- package records
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def installed_packages(prefix: Path) -> list[PackageRecord]:
@@ -355,8 +360,14 @@ def write_pack(
             for p in installed_packages(prefix)
         )
         python = manifest.python or next((p.version for p in packages if p.name == "python"), None)
+        linked = notes.get("linked", {})
         record = ArchiveRecord(
-            name=output.name, format=fmt, sha256=sha, size=tmp_archive.stat().st_size
+            name=output.name,
+            format=fmt,
+            sha256=sha,
+            size=tmp_archive.stat().st_size,
+            linked_files=linked.get("files", 0),
+            linked_bytes=linked.get("bytes", 0),
         )
         manifest = replace(
             manifest,

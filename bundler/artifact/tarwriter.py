@@ -2,6 +2,10 @@
 
 Entries carry no owners and one fixed time, modes are reduced to 755/644 (777 for
 links), and the gzip header holds no time, so the same files give the same bytes.
+A file whose bytes equal an earlier entry's is stored as a hard link to it
+(``same_content``): wheels cannot hold symlinks, so pyarrow's ``libarrow_python.so``,
+``.so.2600`` and ``.so.2600.1.0`` are three full copies in every pip-installed prefix.
+tar, Docker's ``ADD`` and Python's ``tarfile`` all recreate the link on extraction.
 ISA-L's threaded gzip compresses levels 0-3 (level 1 by default: within a few percent
 of conda-pack's zlib level 4 in size, several times faster); levels 4-9 go to
 ``pgzip``, a threaded writer over the standard library's zlib.  Both cut the input
@@ -15,6 +19,8 @@ import io
 import os
 import stat
 import tarfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from bundler.artifact.pgzip import ParallelGzipWriter
@@ -38,14 +44,47 @@ def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+#: Files smaller than this are never linked: the saving would not pay for the hashing.
+LINK_MIN_SIZE = 64 * 1024
+
+
+def same_content(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``{target: sha256}`` for the files that may duplicate another, from (source, target).
+
+    Only regular files of at least LINK_MIN_SIZE whose size another such file shares are
+    hashed, so a prefix without duplicates costs one ``lstat`` per file.
+    """
+    by_size: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for source, target in sources:
+        st = os.lstat(source)
+        if stat.S_ISREG(st.st_mode) and st.st_size >= LINK_MIN_SIZE:
+            by_size[st.st_size].append((source, target))
+    digests: dict[str, str] = {}
+    for group in by_size.values():
+        if len(group) > 1:
+            for source, target in group:
+                digests[target] = sha256_file(source)
+    return digests
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class TarWriter:
     """A conda-pack archive (``add``/``add_bytes``) writing a normalised tar stream.
 
-    Headers are built from ``lstat`` directly (no user/group lookups, hard links
-    stored as files) and file data is copied in 1 MiB blocks.
+    Headers are built from ``lstat`` directly (no user/group lookups) and file data is
+    copied in 1 MiB blocks.  Targets named in ``same_content`` (see ``same_content()``)
+    whose bytes match an earlier entry's become hard links to it; ``linked`` and
+    ``linked_bytes`` count them.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], same_content: Mapping[str, str] | None = None) -> None:
         # Not stream mode ("w|"): its 10 KiB re-buffering copies every block many times.
         self.tar = tarfile.open(  # noqa: SIM115 - closed by close()
             fileobj=_Tell(stream),  # type: ignore[call-overload]
@@ -53,6 +92,27 @@ class TarWriter:
             format=tarfile.PAX_FORMAT,
             copybufsize=1 << 20,
         )
+        self.same_content = same_content or {}
+        self.stored: dict[tuple[int, int, str], str] = {}  # (size, mode, sha256) -> target
+        self.linked = 0
+        self.linked_bytes = 0
+
+    def _link(self, info: tarfile.TarInfo, digest: str | None) -> bool:
+        """Write ``info`` as a hard link when an earlier entry has the same bytes and mode
+        (a link shares the first file's mode)."""
+        if digest is None:
+            return False
+        key = (info.size, info.mode, digest)
+        first = self.stored.setdefault(key, info.name)
+        if first == info.name:
+            return False
+        self.linked += 1
+        self.linked_bytes += info.size
+        info.type = tarfile.LNKTYPE
+        info.linkname = first
+        info.size = 0
+        self.tar.addfile(info)
+        return True
 
     @staticmethod
     def _info(source: str, target: str) -> tarfile.TarInfo:
@@ -72,16 +132,19 @@ class TarWriter:
 
     def add(self, source: str, target: str) -> None:
         info = self._info(source, target)
-        if info.isreg():
+        if not info.isreg():
+            self.tar.addfile(info)
+        elif not self._link(info, self.same_content.get(target)):
             with open(source, "rb") as fh:
                 self.tar.addfile(info, fh)
-        else:
-            self.tar.addfile(info)
 
     def add_bytes(self, source: str, data: bytes, target: str) -> None:
         info = self._info(source, target)
         info.size = len(data)
-        self.tar.addfile(info, io.BytesIO(data))
+        # conda-pack may have rewritten the bytes (a shebang): hash what goes in.
+        digest = hashlib.sha256(data).hexdigest() if target in self.same_content else None
+        if not self._link(info, digest):
+            self.tar.addfile(info, io.BytesIO(data))
 
     def close(self) -> None:
         self.tar.close()

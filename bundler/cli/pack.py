@@ -87,6 +87,12 @@ def register(app: typer.Typer) -> None:
         print(f"{result.path}  {human_size(result.size)}  sha256:{result.sha256}")
         print(f"manifest: {result.manifest_path}")
         print(pack_summary(result.kind, result.left_out, result.manifest.installed_size))
+        record = result.manifest.archive
+        if record.linked_files:
+            print(
+                f"stored once: {record.linked_files} files identical to another "
+                f"({human_size(record.linked_bytes)}), as hard links"
+            )
         largest = result.manifest.largest(5)
         if largest:
             print("largest packages:")

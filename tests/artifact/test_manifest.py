@@ -36,7 +36,9 @@ FULL = Manifest(
     dropped_imports=("py4j", "pyspark"),
     excluded=("lib/python3.11/site-packages/pyspark/*",),
     zip_symlinks={"copied": 1},
-    archive=ArchiveRecord(name="app.tar.gz", format="tar.gz", sha256="0" * 64, size=5),
+    archive=ArchiveRecord(
+        name="app.tar.gz", format="tar.gz", sha256="0" * 64, size=5, linked_files=2, linked_bytes=9
+    ),
     packages=(
         PackageRecord("python", "3.11.7", "conda", 50),
         PackageRecord("pyspark", "4.3.0", "pip", 10, in_archive=False),

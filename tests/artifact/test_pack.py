@@ -69,6 +69,23 @@ def test_archive_is_normalised_and_carries_conda_unpack(
     assert header[:2] == b"\x1f\x8b" and header[4:8] == b"\0\0\0\0"  # gzip, no timestamp
 
 
+def test_duplicate_wheel_libraries_are_stored_once(
+    packed_archive: tuple[Path, dict[str, Any]],
+) -> None:
+    """pyarrow's wheel holds libarrow_python.so three times (wheels have no symlinks)."""
+    archive, manifest = packed_archive
+    with tarfile.open(archive) as tar:
+        members = {m.name: m for m in tar}
+    links = [m for m in members.values() if m.islnk()]
+    assert any(re.search(r"pyarrow/libarrow_python\.so\.\d+$", m.name) for m in links), links
+    for m in links:
+        first = members[m.linkname]
+        assert first.isreg() and first.mode == m.mode, m.name
+    record = manifest["archive"]
+    assert record["linked_files"] == len(links)
+    assert record["linked_bytes"] == sum(members[m.linkname].size for m in links)
+
+
 def test_unpacked_anywhere_imports_without_conda_unpack(
     packed_archive: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
