@@ -10,6 +10,7 @@ its ``Manifest`` under temporary names and renames both into place; it only writ
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -239,6 +240,46 @@ class _PrunedRecords:
         self.writer.add_bytes(source, data, target)
 
 
+def _add(packer: Any, file: Any) -> None:
+    """``packer.add(file)``, streaming the files that pip (not conda) installed.
+
+    conda-pack reads each such file whole into memory to learn whether it is UTF-8 text
+    (text gets a prefix record for ``conda-unpack``; binary is left alone) and then
+    packs those bytes unchanged, unless it is a script in ``bin/``.  For the hundreds of
+    MiB of wheels in a prefix that is a large allocation and an extra copy per file, so
+    outside ``bin/`` the same decision is made here in blocks (a binary usually fails
+    in its first block) and the file is streamed into the archive like a conda file.
+    Scripts in ``bin/``, conda's files and anything else still take conda-pack's path.
+    """
+    from conda_pack.core import BIN_DIR, on_win
+
+    if (
+        file.file_mode != "unknown"
+        or packer.has_dest
+        or on_win
+        or file.target.startswith(BIN_DIR)
+        or not stat.S_ISREG(os.lstat(file.source).st_mode)
+    ):
+        packer.add(file)
+        return
+    packer.archive.add(file.source, file.target)
+    if is_utf8(file.source):
+        packer.prefixes.append((file.target, packer.prefix, "text"))
+
+
+def is_utf8(path: str) -> bool:
+    """Whether the whole file decodes as UTF-8 (conda-pack's test for text), read in blocks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 16):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def prune_record(data: bytes, excluded: Callable[[str], bool]) -> bytes:
     """A conda-meta record without the files ``excluded`` matches (unchanged if none)."""
     record = json.loads(data)
@@ -260,7 +301,7 @@ def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) ->
     total = len(files)
     reporter.step(f"packing {total} files into {name}")
     for i, f in enumerate(files):
-        packer.add(f)
+        _add(packer, f)
         if i % 200 == 0:
             reporter.progress(f"packing {name}", i, total)
     packer.finish()

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -410,3 +411,98 @@ def test_manifest_of_a_prefix_pack_holds_no_none_string(small_env: Path, tmp_pat
     assert "inputs_hash" not in manifest and "lock_sha256" not in manifest
     assert manifest["archive"]["sha256"] == _sha(result.path)
     assert manifest["python"].startswith("3.11.")
+
+
+# ---------------------------------------------------------------- pip-installed files
+
+
+class _Recorder:
+    """An archive that keeps what each file became and through which call."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[str, bytes | str]] = {}
+
+    def add(self, source: str, target: str) -> None:
+        path = Path(source)
+        if path.is_symlink():
+            self.entries[target] = ("add", f"-> {os.readlink(path)}")
+        elif path.is_dir():
+            self.entries[target] = ("add", "dir")
+        else:
+            self.entries[target] = ("add", path.read_bytes())
+
+    def add_bytes(self, source: str, data: bytes, target: str) -> None:
+        self.entries[target] = ("add_bytes", data)
+
+
+@uncached
+def test_streamed_pip_files_pack_as_conda_pack_would(small_env: Path, tmp_path: Path) -> None:
+    """Files pip installed are streamed, not read whole; the archive's bytes and
+    conda-unpack's prefix list are what conda-pack's own ``Packer.add`` gives."""
+    from conda_pack.core import CondaEnv, Packer
+
+    from bundler.artifact.pack import _add
+
+    prefix = tmp_path / "env"
+    shutil.copytree(small_env, prefix, symlinks=True)
+    site = next(prefix.glob("lib/python3.*/site-packages"))
+    extra = site / "extra"
+    extra.mkdir()
+    text = f"HOME = '{prefix}/share'\n".encode()
+    straddle = b"x" * ((1 << 16) - 1) + "é".encode() + b"\n"  # é split across two blocks
+    late = b"a" * (3 << 16) + b"\xff"
+    files = {
+        "paths.py": text,
+        "straddle.txt": straddle,
+        "late.bin": late,
+        "empty.txt": b"",
+        "lib.so": b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 300,
+    }
+    for name, data in files.items():
+        (extra / name).write_bytes(data)
+    (extra / "link.so").symlink_to("lib.so")
+    script = prefix / "bin" / "extra-tool"
+    script.write_bytes(f"#!{prefix}/bin/python\nprint('hi')\n".encode())
+    script.chmod(0o755)
+
+    env = CondaEnv.from_prefix(str(prefix))
+    reference, ours = _Recorder(), _Recorder()
+    ref_packer, our_packer = Packer(str(prefix), reference), Packer(str(prefix), ours)
+    for f in env.files:
+        ref_packer.add(f)
+        _add(our_packer, f)
+
+    assert {t: e[1] for t, e in ours.entries.items()} == {
+        t: e[1] for t, e in reference.entries.items()
+    }
+    assert sorted(our_packer.prefixes) == sorted(ref_packer.prefixes)
+    rel = str(extra.relative_to(prefix))
+    recorded = {p[0] for p in our_packer.prefixes}
+    assert {f"{rel}/{n}" for n in ("paths.py", "straddle.txt", "empty.txt")} <= recorded
+    assert not {f"{rel}/{n}" for n in ("late.bin", "lib.so")} & recorded
+    # the pip files went through the streaming path, the bin/ script through conda-pack's
+    assert all(ours.entries[f"{rel}/{n}"][0] == "add" for n in files)
+    assert ours.entries["bin/extra-tool"][0] == "add_bytes"
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        (b"", True),
+        (b"plain\n", True),
+        (b"x" * ((1 << 16) - 1) + "€".encode(), True),  # three bytes across a block edge
+        (b"x" * (5 << 16) + b"\xc3", False),  # cut short at the very end
+        (b"\x00\xff" + b"y" * (1 << 17), False),
+    ],
+)
+def test_is_utf8_matches_decoding_the_whole_file(tmp_path: Path, data: bytes, text: bool) -> None:
+    from bundler.artifact.pack import is_utf8
+
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    try:
+        data.decode("utf-8")
+        whole = True
+    except UnicodeDecodeError:
+        whole = False
+    assert is_utf8(str(path)) is whole is text
