@@ -25,18 +25,17 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
-import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import du, quiet_disk, timed, unpack_seconds  # noqa: E402
 from bundler.build import build_prefix  # noqa: E402
 from bundler.solve.lock import LockOptions, lock_variants  # noqa: E402
 from bundler.variants import load_workspace  # noqa: E402
@@ -77,41 +76,6 @@ def make_prefix(work: Path) -> Path:
 
 
 TOOLS = ("conda-pack", "bundler --full", "bundler")
-
-
-def timed(cmd: list[str] | str) -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        cmd,
-        check=True,
-        shell=isinstance(cmd, str),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - start
-
-
-def du(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-
-
-def quiet_disk() -> None:
-    """Write back what earlier steps left dirty, so no tool pays for another's writes."""
-    os.sync()
-
-
-def unpack_seconds(archive: Path, dest: Path, keep: bool) -> float:
-    """Wall time of ``gzip -dc | tar -x`` into the new directory ``dest``.
-
-    Without ``keep`` the tree is removed afterwards; with it, the caller removes it
-    once nothing more is timed (see the module's note on ext4's inode allocator).
-    """
-    dest.mkdir(parents=True)
-    quiet_disk()
-    seconds = timed(f"gzip -dc {shlex.quote(str(archive))} | tar -x -C {shlex.quote(str(dest))}")
-    if not keep:
-        shutil.rmtree(dest)
-    return seconds
 
 
 def main() -> None:

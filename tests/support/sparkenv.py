@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+
+HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
+MASTER = "local-cluster[2,1,1024]"
+
+# A job that reports, from every task, which Python ran it and where MODULES (argv[1],
+# comma-separated) were imported from.
+JOB = """\
+import importlib, json, os, sys
+from pyspark.sql import SparkSession
+
+MODULES = [m for m in sys.argv[1].split(",") if m]
+
+
+def probe(_):
+    return {
+        "pid": os.getpid(),
+        "cwd": os.getcwd(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "version": "%d.%d" % sys.version_info[:2],
+        "files": {m: importlib.import_module(m).__file__ for m in MODULES},
+    }
+
+
+spark = SparkSession.builder.appName("bundler-test").getOrCreate()
+rows = spark.sparkContext.parallelize(range(8), 8).map(probe).collect()
+print("BUNDLER-RESULT " + json.dumps(rows))
+spark.stop()
+"""
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +73,55 @@ def spark_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamesp
         env.pop(var, None)
     yield SimpleNamespace(submit=home / "bin" / "spark-submit", env=env, work=home / "work")
     shutil.rmtree(home / "work", ignore_errors=True)
+
+
+def submit(
+    spark_env: SimpleNamespace, tmp: Path, args: list[str], modules: list[str], code: str = JOB
+) -> Any:
+    job = tmp / "job.py"
+    job.write_text(code)
+    local = tmp / "spark-local"
+    cmd = [
+        str(spark_env.submit),
+        *args,
+        "--conf",
+        f"spark.local.dir={local}",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(job),
+        ",".join(modules),
+    ]
+    proc = subprocess.run(
+        cmd, env=spark_env.env, cwd=tmp, capture_output=True, text=True, timeout=400
+    )
+    results = [
+        line.split(" ", 1)[1]
+        for line in proc.stdout.splitlines()
+        if line.startswith("BUNDLER-RESULT ")
+    ]
+    if proc.returncode != 0 or not results:
+        logs = []
+        for log in sorted(spark_env.work.glob("app-*/*/stderr")):
+            logs.append(f"--- {log}\n" + "\n".join(log.read_text().splitlines()[-30:]))
+        tail = "\n".join(proc.stderr.splitlines()[-40:])
+        causes = [
+            line
+            for line in proc.stderr.splitlines()
+            if ("Error" in line or "Exception" in line or "Caused by" in line)
+            and not line.lstrip().startswith("at ")
+        ][:15]
+        pytest.fail(
+            f"$ {shlex.join(cmd)}\nexit {proc.returncode}\n"
+            + "\n".join(["first errors:", *causes, "last lines:", tail, *logs])
+        )
+    shutil.rmtree(local, ignore_errors=True)
+    return json.loads(results[-1])
+
+
+def assert_two_executors(rows: list[dict], spark_env: SimpleNamespace) -> None:
+    work = spark_env.work.resolve()
+    cwds = {Path(r["cwd"]).resolve() for r in rows}
+    # Each executor runs in work/app-*/<executor id>: two ids, two executor processes.
+    assert all(c.parent.parent == work for c in cwds), cwds
+    assert len(cwds) >= 2, cwds
+    assert len({r["pid"] for r in rows}) >= 2
