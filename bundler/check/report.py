@@ -14,14 +14,17 @@ from typing import Any, Literal
 Status = Literal["passed", "failed", "skipped"]
 CHECK_NAMES = (
     "manifest", "extract", "python", "imports", "spark-imports", "gpu-imports", "linkage",
-    "licenses", "pyspark-guards",
+    "pyspark-guards",
 )  # fmt: skip
+#: Checks that run only when asked for, placed before ``pyspark-guards``:
+#: ``licenses`` with ``--deny-license``.
+ON_REQUEST = ("licenses",)
 NEED_EXTRACTION = ("python", "imports", "spark-imports", "gpu-imports", "linkage")
 # Without these the environment was not shown to run here: a report that skipped one
 # of them (an archive for another platform) is "not verified" (exit 1), never OK.  The
 # others may be skipped for a reason the report names: manifest (a foreign archive has
 # none), imports (none listed), spark-imports (no Spark found), gpu-imports (no GPU),
-# pyspark-guards (no pyspark); licenses runs only with --deny-license.
+# pyspark-guards (no pyspark).
 ESSENTIAL = ("extract", "python", "linkage")
 
 
