@@ -159,9 +159,7 @@ def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:
         PackageRecord(p.name, p.version, p.manager, sha256=p.sha256)
         for p in locked_packages(variant, plan.platform)
     )
-    identity = replace(
-        plan.identity, lock_sha256=sha256_file(variant.lock_path), packages=locked
-    )
+    identity = replace(plan.identity, lock_sha256=sha256_file(variant.lock_path), packages=locked)
     with build_location(plan.prefix):
         built = build_prefix(variant, plan.platform, plan.prefix, reporter=reporter)  # 2. build
         identity = replace(identity, python=built.python_version)

@@ -279,8 +279,10 @@ def test_concurrent_packs_do_not_corrupt_each_other(
     assert _sha(out) == _sha(archive) == _sha(tmp_path / "other.tar.gz")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "other.tar.gz",
+        "other.tar.gz.cdx.json",
         "other.tar.gz.json",
         "same.tar.gz",
+        "same.tar.gz.cdx.json",
         "same.tar.gz.json",
     ]
 
