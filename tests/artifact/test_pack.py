@@ -415,6 +415,28 @@ def test_manifest_of_a_prefix_pack_holds_no_none_string(small_env: Path, tmp_pat
     assert manifest["python"].startswith("3.11.")
 
 
+def test_archive_manifest_and_sbom_are_written_all_or_none(
+    small_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bundler.artifact.pack as pack
+
+    out = tmp_path / "out" / "p.tar.gz"
+    result = pack_archive(PackOptions(prefix=small_env, output=out))
+    assert result.sbom_path == tmp_path / "out" / "p.tar.gz.cdx.json"
+    sbom = json.loads(result.sbom_path.read_text())
+    assert {c["name"] for c in sbom["components"]} >= {"python", "pip", "six", "cudaprobe"}
+    assert sbom["metadata"]["component"]["hashes"][0]["content"] == _sha(out)
+
+    def broken(content: Any) -> Any:
+        raise RuntimeError("the SBOM could not be made")
+
+    monkeypatch.setattr(pack, "cyclonedx", broken)
+    again = tmp_path / "again" / "p.tar.gz"
+    with pytest.raises(RuntimeError, match="the SBOM could not be made"):
+        pack_archive(PackOptions(prefix=small_env, output=again))
+    assert list(again.parent.iterdir()) == []  # no archive, manifest or SBOM, no .part
+
+
 # ---------------------------------------------------------------- pip-installed files
 
 
