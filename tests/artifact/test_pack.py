@@ -167,6 +167,12 @@ def test_zip_stores_symlinks_as_copies_and_runs_after_hadoops_unzip(
     links = manifest["zip_symlinks"]
     assert links["stored_as"] == "copies" and links["copied"] >= 1, links
     assert links["left_out"] == []
+    # bundler sbom reads the zip's own metadata back into the SBOM pack wrote
+    proc = run_cli("sbom", str(result.path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == result.path.with_name("g.zip.cdx.json").read_text()
+    names = {c["name"] for c in json.loads(proc.stdout)["components"]}
+    assert names == {"python", "pip", "six", "cudaprobe"}
 
     env = tmp_path / "unzipped" / "env"
     hadoop_unzip(result.path, env)
@@ -415,6 +421,7 @@ def test_manifest_of_a_prefix_pack_holds_no_none_string(small_env: Path, tmp_pat
     assert manifest["python"].startswith("3.11.")
 
 
+@uncached
 def test_archive_manifest_and_sbom_are_written_all_or_none(
     small_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
