@@ -146,8 +146,9 @@ def write_archive(
     Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
     of the symlinks (stored as copies), for a tar ``notes["linked"]`` how many files
     (and bytes) were stored as hard links to an identical earlier file;
-    ``notes["metadata"]`` holds the metadata files an SBOM is read from, as written.  Callers write
-    to a temporary name and rename (``pack_archive`` does, together with the manifest).
+    ``notes["metadata"]`` holds the metadata files an SBOM is read from, as written.
+    Callers write to a temporary name and rename (``write_pack`` does, together with
+    the manifest and the SBOM).
     """
     from conda_pack.core import CondaEnv, CondaPackException, Packer
 
