@@ -247,6 +247,41 @@ def test_read_members_reads_a_zip_and_a_tar_alike(tmp_path: Path) -> None:
     assert read_members(tar_path, is_metadata) == read_members(zip_path, is_metadata) == want
 
 
+def test_cli_sbom_of_a_small_archive_and_its_errors(tmp_path: Path) -> None:
+    import io
+
+    archive = tmp_path / "env.tar.gz"
+    files = {
+        "conda-meta/six-1.17.0-h_0.json": _record("six", "1.17.0", ["six.py"], license="MIT"),
+        "six.py": b"",
+    }
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    proc = run_cli("sbom", str(archive), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert error_line(proc) == (
+        f"error: {archive}.json: no manifest beside the archive (bundler sbom reads the "
+        "manifest that bundler pack writes beside each archive)"
+    )
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    manifest = Manifest(variant="app", platform="linux-64")
+    manifest = Manifest.from_dict({**manifest.to_dict(), "archive": {"sha256": sha}})
+    Path(f"{archive}.json").write_text(manifest.dumps())
+    proc = run_cli("sbom", str(archive), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert cyclonedx_errors(proc.stdout) is None
+    doc = json.loads(proc.stdout)
+    assert [(c["name"], c["licenses"]) for c in doc["components"]] == [
+        ("six", [{"expression": "MIT"}])
+    ]
+    proc = run_cli("sbom", str(tmp_path / "gone.tar.gz"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert error_line(proc).startswith(f"error: {tmp_path / 'gone.tar.gz'}: no such archive")
+
+
 def test_manifest_keeps_each_packages_sha256() -> None:
     manifest = Manifest(packages=(PackageRecord("six", "1", "pip", 3, sha256="ef" * 32),))
     again = Manifest.from_dict(json.loads(manifest.dumps()))
