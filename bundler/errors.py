@@ -67,6 +67,14 @@ class ManifestError(BundlerError):
     """An archive's manifest (``<archive>.json``) is unreadable, malformed or too new."""
 
 
+class SbomError(BundlerError):
+    """An SBOM cannot be made as asked (no such archive, unknown format)."""
+
+
+class LicensePolicyError(BundlerError):
+    """A --deny-license value that is not an SPDX licence expression."""
+
+
 class GuardError(BundlerError):
     """A locked combination of packages that PySpark does not support."""
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from bundler import __version__
 from bundler.artifact.content import GROUPS, archive_kind
 from bundler.artifact.formats import archive_format
-from bundler.artifact.manifest import Manifest
+from bundler.artifact.manifest import Manifest, PackageRecord
 from bundler.artifact.pack import (
     ArchiveOptions,
     PackResult,
@@ -32,7 +32,7 @@ from bundler.build import build_location, build_prefix, build_prefix_path
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
 from bundler.platforms import host_platform
-from bundler.solve.lockfile import require_fresh
+from bundler.solve.lockfile import locked_packages, require_fresh
 from bundler.variants import Variant, load_workspace
 
 
@@ -155,7 +155,11 @@ def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:
         return write_pack(plan.prefix, plan.output, plan.identity, plan.archive, reporter)
     assert plan.platform is not None
     require_fresh(variant)  # 1. fresh lock
-    identity = replace(plan.identity, lock_sha256=sha256_file(variant.lock_path))
+    locked = tuple(
+        PackageRecord(p.name, p.version, p.manager, sha256=p.sha256)
+        for p in locked_packages(variant, plan.platform)
+    )
+    identity = replace(plan.identity, lock_sha256=sha256_file(variant.lock_path), packages=locked)
     with build_location(plan.prefix):
         built = build_prefix(variant, plan.platform, plan.prefix, reporter=reporter)  # 2. build
         identity = replace(identity, python=built.python_version)

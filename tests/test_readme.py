@@ -281,6 +281,29 @@ def _verify(sb: SimpleNamespace, command: str) -> None:
     assert proc.stdout.strip().splitlines()[-1].startswith("OK"), proc.stdout
 
 
+@case(Case("sbom as SPDX", r"^bundler sbom dist/"))
+def _sbom_spdx(sb: SimpleNamespace, command: str) -> None:
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    ensure_packed(sb, "app")
+    out = sb.ws / "app-linux-64.spdx.json"
+    out.unlink(missing_ok=True)
+    ok(bash(command, sb), command)
+    assert validate_full_spdx_document(parse_file(str(out))) == []
+    names = {p["name"] for p in json.loads(out.read_text())["packages"]}
+    assert {"app-linux-64.tar.gz", "python", "six", "numpy", "pyarrow"} <= names, names
+
+
+@case(Case("licence policy", r"^bundler verify --deny-license "))
+def _deny_license(sb: SimpleNamespace, command: str) -> None:
+    ensure_packed(sb, "app")
+    proc = bash(command, sb)
+    ok(proc, command)
+    assert re.search(r"PASS\s+licenses\s+no component under GPL-3.0-only", proc.stdout)
+    assert "unknown licence: python 3.11.7 (conda): none declared" in proc.stdout
+
+
 @case(Case("spark-conf alone", r"^bundler spark-conf \S+ --archive hdfs:"))
 def _spark_conf_alone(sb: SimpleNamespace, command: str) -> None:
     proc = bash(command, sb)

@@ -48,6 +48,7 @@ class PackageRecord:
     manager: str = "conda"
     size: int = 0
     in_archive: bool = True  # False: left out because Spark provides it (pyspark, py4j)
+    sha256: str | None = None  # of the package file, from the lock (or the conda record)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,8 @@ def _package_dict(p: PackageRecord) -> dict[str, Any]:
     data["size"] = p.size
     if not p.in_archive:
         data["in_archive"] = False
+    if p.sha256:
+        data["sha256"] = p.sha256
     return data
 
 
@@ -271,4 +274,5 @@ class _Fields:
             manager=fields.text("manager") or "conda",
             size=fields.number("size") or 0,
             in_archive=record.get("in_archive", True) is not False,
+            sha256=fields.text("sha256"),
         )

@@ -4,7 +4,8 @@ conda-pack decides how files are relocated (its ``Packer`` and its ``conda-unpac
 script); bundler supplies the archive writers (``tarwriter``, ``zipwriter``) and, by
 default, leaves out what executors do without (``content``: pyspark and py4j, unused
 test suites, static libraries, docs, bytecode).  ``write_pack`` writes the archive and
-its ``Manifest`` under temporary names and renames both into place; it only writes:
+its ``Manifest`` and its SBOM (``sbom``) under temporary names and renames all three
+into place; it only writes:
 ``bundler.pipeline`` decides what to pack (a fresh lock, a built prefix).
 """
 
@@ -29,6 +30,7 @@ from bundler.artifact.content import (
 )
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import ArchiveRecord, Manifest, PackageRecord, manifest_path
+from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
 from bundler.artifact.tarwriter import (
     GZIP_LEVEL,
     HashingWriter,
@@ -66,6 +68,8 @@ class PackResult:
     path: Path
     manifest_path: Path
     manifest: Manifest
+    sbom_path: Path | None = None
+    components: int = 0  # in the SBOM
 
     @property
     def sha256(self) -> str:
@@ -92,6 +96,7 @@ class PackResult:
         return {
             "path": str(self.path),
             "manifest": str(self.manifest_path),
+            "sbom": str(self.sbom_path) if self.sbom_path else None,
             "sha256": self.sha256,
             "size": self.size,
             "kind": self.kind,
@@ -140,8 +145,10 @@ def write_archive(
 
     Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
     of the symlinks (stored as copies), for a tar ``notes["linked"]`` how many files
-    (and bytes) were stored as hard links to an identical earlier file.  Callers write
-    to a temporary name and rename (``pack_archive`` does, together with the manifest).
+    (and bytes) were stored as hard links to an identical earlier file;
+    ``notes["metadata"]`` holds the metadata files an SBOM is read from, as written.
+    Callers write to a temporary name and rename (``write_pack`` does, together with
+    the manifest and the SBOM).
     """
     from conda_pack.core import CondaEnv, CondaPackException, Packer
 
@@ -176,7 +183,8 @@ def write_archive(
             stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
             writer = TarWriter(stream, same_content((f.source, f.target) for f in files))
         try:
-            packer = Packer(str(prefix), _PrunedRecords(writer, excluded))
+            records = _PrunedRecords(writer, excluded)
+            packer = Packer(str(prefix), records)
             _pack_files(packer, files, label or output.name, reporter)
             writer.close()
         except BaseException:
@@ -188,6 +196,8 @@ def write_archive(
             raise
         if stream is not None:
             stream.close()
+    if notes is not None:
+        notes["metadata"] = records.metadata
     if isinstance(writer, TarWriter) and notes is not None:
         notes["linked"] = {"files": writer.linked, "bytes": writer.linked_bytes}
     if isinstance(writer, ZipWriter):
@@ -224,19 +234,25 @@ class _PrunedRecords:
     """The writer, with conda-meta records listing only the files that went in.
 
     An archive that leaves files out then unpacks into a consistent conda environment:
-    ``conda list`` tells the truth and conda-pack packs it again.
+    ``conda list`` tells the truth and conda-pack packs it again.  The metadata files
+    an SBOM is read from (``sbom.is_metadata``) are kept as written, in ``metadata``.
     """
 
     def __init__(self, writer: TarWriter | ZipWriter, excluded: Callable[[str], bool]) -> None:
         self.writer = writer
         self.excluded = excluded
+        self.metadata: dict[str, bytes] = {}
 
     def add(self, source: str, target: str) -> None:
+        if is_metadata(target) and os.path.isfile(source):
+            self.metadata[target] = Path(source).read_bytes()
         self.writer.add(source, target)
 
     def add_bytes(self, source: str, data: bytes, target: str) -> None:
         if target.startswith("conda-meta/") and target.endswith(".json"):
             data = prune_record(data, self.excluded)
+        if is_metadata(target):
+            self.metadata[target] = data
         self.writer.add_bytes(source, data, target)
 
 
@@ -323,7 +339,8 @@ def installed_packages(prefix: Path) -> list[PackageRecord]:
         files = data.get("files", [])
         owned.update(files)
         size = sum(_lsize(prefix / f) for f in files)
-        pkgs.append(PackageRecord(data["name"], data["version"], "conda", size))
+        sha = data.get("sha256") if isinstance(data.get("sha256"), str) else None
+        pkgs.append(PackageRecord(data["name"], data["version"], "conda", size, sha256=sha))
     for dist in sorted(prefix.glob("lib/python*/site-packages/*.dist-info")):
         record = dist / "RECORD"
         if not record.is_file():
@@ -371,7 +388,7 @@ def write_pack(
     options: ArchiveOptions,
     reporter: Reporter | None = None,
 ) -> PackResult:
-    """Write ``prefix`` to ``output`` and its manifest beside it, both or neither.
+    """Write ``prefix`` to ``output``, its manifest and its SBOM beside it, all or none.
 
     ``identity`` holds what the caller knows (variant, platform, lock hashes, Python,
     imports); this adds what was packed, how, and the archive's own hash and size.
@@ -379,6 +396,7 @@ def write_pack(
     reporter = reporter or NullReporter()
     fmt = archive_format(output)
     mpath = manifest_path(output)
+    spath = sbom_path(output)
     manifest, exclude = _plan(prefix, identity, options)
     created: list[Path] = []
     try:
@@ -396,9 +414,12 @@ def write_pack(
             label=output.name,
             notes=notes,
         )
-        packages = tuple(
-            replace(p, in_archive=False) if p.name in manifest.dropped_imports else p
-            for p in installed_packages(prefix)
+        packages = _with_lock_hashes(
+            tuple(
+                replace(p, in_archive=False) if p.name in manifest.dropped_imports else p
+                for p in installed_packages(prefix)
+            ),
+            identity.packages,
         )
         python = manifest.python or next((p.version for p in packages if p.name == "python"), None)
         linked = notes.get("linked", {})
@@ -418,12 +439,34 @@ def write_pack(
             zip_symlinks=notes.get("zip_symlinks"),
         )
         manifest.write(tmp_manifest)
-        commit([(tmp_archive, output), (tmp_manifest, mpath)])
+        tmp_sbom = temp_path(spath, created)
+        content = content_of(output.name, sha, manifest, notes.get("metadata", {}))
+        tmp_sbom.write_text(dumps(cyclonedx(content)), encoding="utf-8")
+        commit([(tmp_archive, output), (tmp_manifest, mpath), (tmp_sbom, spath)])
     except BaseException:
         discard(created)
         raise
     reporter.step(f"wrote {output}")
-    return PackResult(path=output, manifest_path=mpath, manifest=replace(manifest, path=mpath))
+    return PackResult(
+        path=output,
+        manifest_path=mpath,
+        manifest=replace(manifest, path=mpath),
+        sbom_path=spath,
+        components=len(content.components),
+    )
+
+
+def _with_lock_hashes(
+    installed: tuple[PackageRecord, ...], locked: tuple[PackageRecord, ...]
+) -> tuple[PackageRecord, ...]:
+    """Installed packages with the sha256 the lock gives each (same manager and name)."""
+    from packaging.utils import canonicalize_name
+
+    hashes = {(p.manager, canonicalize_name(p.name)): p.sha256 for p in locked if p.sha256}
+    return tuple(
+        replace(p, sha256=hashes.get((p.manager, canonicalize_name(p.name)), p.sha256))
+        for p in installed
+    )
 
 
 def _plan(

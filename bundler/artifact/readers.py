@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -25,7 +25,14 @@ from bundler.artifact.formats import archive_kind
 from bundler.errors import BundlerError, VerifyError
 from bundler.events import NullReporter, Reporter
 
-__all__ = ["UnsafePath", "extract_members", "resolve_path", "safe_extract", "zip_symlinks"]
+__all__ = [
+    "UnsafePath",
+    "extract_members",
+    "read_members",
+    "resolve_path",
+    "safe_extract",
+    "zip_symlinks",
+]
 
 _UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
 
@@ -262,6 +269,50 @@ def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise VerifyError(
             f"{archive.name} could not be extracted: {type(exc).__name__}: {exc}",
+            "the archive is truncated or corrupt; pack it again",
+        ) from exc
+
+
+def _read_tar(tar: tarfile.TarFile, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for member in tar:
+        if (member.isreg() or member.islnk()) and wanted(member.name):
+            fh = tar.extractfile(member)  # a hard link reads its target's bytes
+            found[member.name] = fh.read() if fh else b""
+    return found
+
+
+def _read_zip(zf: zipfile.ZipFile, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for info in zf.infolist():
+        mode = info.external_attr >> 16 if info.create_system == 3 else 0
+        if not info.is_dir() and not stat.S_ISLNK(mode) and wanted(info.filename):
+            found[info.filename] = zf.read(info)
+    return found
+
+
+def read_members(archive: Path, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+    """The bytes of the regular files whose member name ``wanted`` accepts, nothing extracted.
+
+    Reads the archive once from start to end (small metadata files, such as
+    ``conda-meta/*.json``); VerifyError when it cannot be read.
+    """
+    archive = Path(archive)
+    kind = archive_kind(archive)
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as zf:
+                return _read_zip(zf, wanted)
+        with contextlib.ExitStack() as stack:
+            if kind == "tar.gz":
+                raw = stack.enter_context(_gzip_open(archive))
+                tar = stack.enter_context(tarfile.open(fileobj=raw, mode="r:"))
+            else:
+                tar = stack.enter_context(tarfile.open(archive, mode="r:"))
+            return _read_tar(tar, wanted)
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        raise VerifyError(
+            f"{archive.name} could not be read: {type(exc).__name__}: {exc}",
             "the archive is truncated or corrupt; pack it again",
         ) from exc
 

@@ -16,6 +16,9 @@ CHECK_NAMES = (
     "manifest", "extract", "python", "imports", "spark-imports", "gpu-imports", "linkage",
     "pyspark-guards",
 )  # fmt: skip
+#: Checks that run only when asked for, placed before ``pyspark-guards``:
+#: ``licenses`` with ``--deny-license``.
+ON_REQUEST = ("licenses",)
 NEED_EXTRACTION = ("python", "imports", "spark-imports", "gpu-imports", "linkage")
 # Without these the environment was not shown to run here: a report that skipped one
 # of them (an archive for another platform) is "not verified" (exit 1), never OK.  The

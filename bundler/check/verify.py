@@ -46,7 +46,9 @@ from bundler import proc
 from bundler.artifact.formats import archive_kind
 from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
 from bundler.artifact.readers import extract_members, zip_symlinks
+from bundler.artifact.sbom import content_of, read_directory
 from bundler.check.elf import LinkageReport, check_linkage
+from bundler.check.licenses import check_licenses, denied_keys
 from bundler.check.report import NEED_EXTRACTION, Check, VerifyReport
 from bundler.check.report import failed as _failed
 from bundler.check.report import passed as _passed
@@ -335,6 +337,17 @@ def _check_guards(manifest: Manifest | None) -> Check:
     return _passed("pyspark-guards", "a combination PySpark supports", [seen])
 
 
+def _check_licenses(
+    dest: Path, checks: list[Check], manifest: Manifest | None, denied: Sequence[str]
+) -> Check:
+    """The extracted environment's SBOM components against the denied licences."""
+    if not any(c.name == "extract" and c.status == "passed" for c in checks):
+        return _skipped("licenses", "the archive was not extracted")
+    metadata = read_directory(_env_root(dest))
+    content = content_of(dest.name, "", manifest or Manifest(), metadata)
+    return check_licenses(content.components, denied)
+
+
 # ---------------------------------------------------------------- the command
 
 
@@ -349,13 +362,16 @@ def verify_archive(
     archive: Path,
     *,
     imports: Sequence[str] | None = None,
+    deny_licenses: Sequence[str] = (),
     reporter: Reporter | None = None,
 ) -> VerifyReport:
     """Unpack ``archive`` into a temporary directory and run every check on it.
 
     ``imports`` replaces the manifest's module lists (plain and GPU) when given.
+    ``deny_licenses`` (SPDX) adds the ``licenses`` check (``bundler.check.licenses``).
     Raises ``VerifyError`` only for a missing or unsupported archive or a module
-    name that is not one; everything wrong with the archive itself, its manifest
+    name that is not one (``LicensePolicyError`` for a denied licence that is not
+    SPDX); everything wrong with the archive itself, its manifest
     included, is a failed check in the report.
     """
     reporter = reporter or NullReporter()
@@ -366,6 +382,7 @@ def verify_archive(
     for module in imports or ():
         if not _MODULE_RE.match(module):
             raise VerifyError(f"--import {module!r} is not a module name")
+    denied = denied_keys(deny_licenses)
     manifest: Manifest | None = None
     try:
         manifest = read_manifest(archive)
@@ -375,6 +392,8 @@ def verify_archive(
         checks = [_check_manifest(archive, manifest, reporter)]
     with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:
         checks += _checks_in(Path(tmp), archive, manifest, imports, reporter)
+        if denied:
+            checks.append(_check_licenses(Path(tmp) / "env", checks, manifest, denied))
     checks.append(_check_guards(manifest))
     return VerifyReport(
         archive=archive,

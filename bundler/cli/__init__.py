@@ -1,7 +1,7 @@
 """Command line: parse, build a frozen options object, call one library function.
 
 One module per command group, each with a ``register(app)``: ``workspace`` (variants,
-lock), ``pack``, ``verify``, ``spark`` (spark-conf), ``image``, ``pyfiles``; the options
+lock), ``pack``, ``verify``, ``sbom``, ``spark`` (spark-conf), ``image``, ``pyfiles``; the options
 they share and the mapping of errors to exit codes live in ``options``.
 """
 
@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "bundler.cli.workspace",
     "bundler.cli.pack",
     "bundler.cli.verify",
+    "bundler.cli.sbom",
     "bundler.cli.spark",
     "bundler.cli.image",
     "bundler.cli.pyfiles",

@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
             return
         print(f"{result.path}  {human_size(result.size)}  sha256:{result.sha256}")
         print(f"manifest: {result.manifest_path}")
+        if result.sbom_path is not None:
+            print(f"sbom: {result.sbom_path} ({result.components} components, CycloneDX 1.6)")
         print(pack_summary(result.kind, result.left_out, result.manifest.installed_size))
         record = result.manifest.archive
         if record.linked_files:

@@ -23,6 +23,13 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--import", help="Module to import (default: the manifest's)."),
         ] = None,
+        deny_license: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--deny-license",
+                help="Fail when a package's licence is this SPDX identifier (repeatable).",
+            ),
+        ] = None,
         as_json: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
@@ -30,7 +37,9 @@ def register(app: typer.Typer) -> None:
         from bundler.check.verify import verify_archive
 
         with reporting(quiet, as_json) as reporter:
-            report = verify_archive(archive, imports=imports, reporter=reporter)
+            report = verify_archive(
+                archive, imports=imports, deny_licenses=deny_license or (), reporter=reporter
+            )
         if as_json:
             print_json(report.to_dict())
         else:

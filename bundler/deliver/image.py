@@ -14,13 +14,15 @@ and no conda:
 3. the builder (docker, podman or buildah, found when not named) builds the
    Dockerfile from a context that holds only that archive: ``ADD`` extracts it in a
    build stage, ``conda-unpack`` fixes its prefix for ``/opt/bundler/envs/<variant>``
-   and one ``COPY`` makes it a single layer of the final image.
+   and one ``COPY`` makes it a single layer of the final image, with the archive's
+   SBOM at ``/opt/bundler/envs/<variant>/sbom.cdx.json`` (its sha256 a label).
 
 Nothing is pulled: the base image must already be in the builder's local store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform as host
@@ -62,6 +64,9 @@ LABEL_VERSION = "io.bundler.version"
 LABEL_ARCHIVE_SHA256 = "io.bundler.archive-sha256"
 LABEL_PYTHON = "io.bundler.python"
 LABEL_PYSPARK = "io.bundler.pyspark"
+LABEL_SBOM_SHA256 = "io.bundler.sbom-sha256"
+#: The archive's CycloneDX SBOM inside the image, beside the environment it describes.
+SBOM_NAME = "sbom.cdx.json"
 _INSTALL_HINT = (
     "install one: 'apt-get install buildah' (or podman), or start the docker daemon; "
     "as root in a container set STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot"
@@ -97,6 +102,8 @@ class ImageResult:
     env_size: int  # unpacked, before byte-compiling
     removed: dict[str, int]  # slimming group -> bytes left out
     labels: dict[str, str]
+    sbom: str = ""  # its path in the image
+    sbom_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "archive": str(self.archive)}
@@ -261,6 +268,29 @@ class PreparedArchive:
     manifest: Manifest
     slim: SlimPlan
     env_size: int  # unpacked bytes, before byte-compiling
+    sbom: bytes = b""  # the archive's CycloneDX SBOM, as it goes into the image
+
+
+def archive_sbom(archive: Path, manifest: Manifest) -> bytes:
+    """The SBOM pack wrote beside ``archive``, or one made from it when that is missing
+    or describes another archive (one packed before bundler wrote SBOMs)."""
+    from bundler.artifact.readers import read_members
+    from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
+    from bundler.artifact.tarwriter import sha256_file
+
+    beside = sbom_path(archive)
+    if beside.is_file():
+        data = beside.read_bytes()
+        try:
+            hashes = json.loads(data)["metadata"]["component"]["hashes"]
+        except (ValueError, KeyError, TypeError):
+            hashes = []
+        if {"alg": "SHA-256", "content": manifest.archive.sha256} in hashes:
+            return data
+    content = content_of(
+        archive.name, sha256_file(archive), manifest, read_members(archive, is_metadata)
+    )
+    return dumps(cyclonedx(content)).encode()
 
 
 def prepare_archive(
@@ -277,7 +307,10 @@ def prepare_archive(
         manifest = _manifest(archive)
         if manifest.variant not in (None, variant.name):
             raise ImageError(f"{archive} holds variant '{manifest.variant}', not {variant.name}")
-        return PreparedArchive(archive, manifest, SlimPlan(), sum(listing.sizes.values()))
+        sizes = sum(listing.sizes.values())
+        return PreparedArchive(
+            archive, manifest, SlimPlan(), sizes, archive_sbom(archive, manifest)
+        )
     root = variant.workspace
     drop = options.pyspark == "drop" or (options.pyspark == "auto" and base_has_spark)
     keep: tuple[str, ...] = () if drop else ("pyspark",)
@@ -296,7 +329,7 @@ def prepare_archive(
         files={g: int(v.get("files", 0)) for g, v in left_out.items()},
     )
     env_size = (manifest.installed_size or 0) - sum(plan.removed.values())
-    return PreparedArchive(archive, manifest, plan, env_size)
+    return PreparedArchive(archive, manifest, plan, env_size, archive_sbom(archive, manifest))
 
 
 # ---------------------------------------------------------------- the command
@@ -345,6 +378,7 @@ def build_args(
         "IMPORTS": " ".join(imports),
         "PYSPARK": "base" if dropped else "env",
         "COMPILE": "1" if options.compile else "0",
+        "SBOM_SHA256": hashlib.sha256(prepared.sbom).hexdigest() if prepared.sbom else "",
     }
 
 
@@ -454,6 +488,7 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
     with tempfile.TemporaryDirectory(prefix="context-", dir=scratch) as tmp:
         context = Path(tmp)
         _link_or_copy(prepared.path, context / prepared.path.name)
+        (context / f"{prepared.path.name}.cdx.json").write_bytes(prepared.sbom)
         shutil.copyfile(dockerfile, context / "Dockerfile")
         iidfile = Path(tmp + ".iid")
         cmd = builder.build_cmd(
@@ -484,6 +519,7 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
         LABEL_ARCHIVE_SHA256: args["ARCHIVE_SHA256"],
         LABEL_PYTHON: args["PYTHON_VERSION"],
         LABEL_PYSPARK: args["PYSPARK"],
+        LABEL_SBOM_SHA256: args["SBOM_SHA256"],
     }
     return ImageResult(
         tag=tag,
@@ -497,4 +533,6 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
         env_size=prepared.env_size,
         removed=prepared.slim.removed,
         labels=labels,
+        sbom=f"{ENV_ROOT}/{variant.name}/{SBOM_NAME}",
+        sbom_sha256=args["SBOM_SHA256"],
     )

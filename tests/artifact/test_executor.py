@@ -278,6 +278,11 @@ def test_executor_archive_of_a_pyspark_variant(
     assert pyspark["in_archive"] is False and pyspark["version"] == "3.5.7"
     names = _names(out)
     assert not any(n.startswith(("conda-meta/pyspark-", "share/bundler-test/")) for n in names)
+    # Its SBOM: pyspark is not a component; the archive says Spark provides it.
+    sbom = json.loads(Path(f"{out}.cdx.json").read_text())
+    assert "pyspark" not in {c["name"] for c in sbom["components"]}
+    props = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
+    assert props["bundler:provided-by-spark"] == "pyspark@3.5.7"
 
     proc = run_cli("verify", str(out), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout
@@ -301,3 +306,7 @@ def test_executor_archive_of_a_pyspark_variant(
     full_names = _names(tmp_path / "f.tar.gz")
     assert "share/bundler-test/pyspark-3.5.7-metadata-only" in full_names
     assert any(n.startswith("conda-meta/pyspark-3.5.7") for n in full_names)
+    full_sbom = json.loads((tmp_path / "f.tar.gz.cdx.json").read_text())
+    assert "pyspark" in {c["name"] for c in full_sbom["components"]}
+    full_props = full_sbom["metadata"]["component"]["properties"]
+    assert "bundler:provided-by-spark" not in {p["name"] for p in full_props}

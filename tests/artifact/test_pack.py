@@ -167,6 +167,12 @@ def test_zip_stores_symlinks_as_copies_and_runs_after_hadoops_unzip(
     links = manifest["zip_symlinks"]
     assert links["stored_as"] == "copies" and links["copied"] >= 1, links
     assert links["left_out"] == []
+    # bundler sbom reads the zip's own metadata back into the SBOM pack wrote
+    proc = run_cli("sbom", str(result.path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == result.path.with_name("g.zip.cdx.json").read_text()
+    names = {c["name"] for c in json.loads(proc.stdout)["components"]}
+    assert names == {"python", "pip", "six", "cudaprobe"}
 
     env = tmp_path / "unzipped" / "env"
     hadoop_unzip(result.path, env)
@@ -279,8 +285,10 @@ def test_concurrent_packs_do_not_corrupt_each_other(
     assert _sha(out) == _sha(archive) == _sha(tmp_path / "other.tar.gz")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "other.tar.gz",
+        "other.tar.gz.cdx.json",
         "other.tar.gz.json",
         "same.tar.gz",
+        "same.tar.gz.cdx.json",
         "same.tar.gz.json",
     ]
 
@@ -411,6 +419,29 @@ def test_manifest_of_a_prefix_pack_holds_no_none_string(small_env: Path, tmp_pat
     assert "inputs_hash" not in manifest and "lock_sha256" not in manifest
     assert manifest["archive"]["sha256"] == _sha(result.path)
     assert manifest["python"].startswith("3.11.")
+
+
+@uncached
+def test_archive_manifest_and_sbom_are_written_all_or_none(
+    small_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bundler.artifact.pack as pack
+
+    out = tmp_path / "out" / "p.tar.gz"
+    result = pack_archive(PackOptions(prefix=small_env, output=out))
+    assert result.sbom_path == tmp_path / "out" / "p.tar.gz.cdx.json"
+    sbom = json.loads(result.sbom_path.read_text())
+    assert {c["name"] for c in sbom["components"]} >= {"python", "pip", "six", "cudaprobe"}
+    assert sbom["metadata"]["component"]["hashes"][0]["content"] == _sha(out)
+
+    def broken(content: Any) -> Any:
+        raise RuntimeError("the SBOM could not be made")
+
+    monkeypatch.setattr(pack, "cyclonedx", broken)
+    again = tmp_path / "again" / "p.tar.gz"
+    with pytest.raises(RuntimeError, match="the SBOM could not be made"):
+        pack_archive(PackOptions(prefix=small_env, output=again))
+    assert list(again.parent.iterdir()) == []  # no archive, manifest or SBOM, no .part
 
 
 # ---------------------------------------------------------------- pip-installed files

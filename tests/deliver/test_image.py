@@ -10,6 +10,7 @@ runs as root; without buildah these tests fail unless BUNDLER_SKIP_IMAGE_TESTS=1
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import io
 import json
 import re
@@ -145,6 +146,7 @@ def test_dockerfile_final_stage_is_the_base_plus_one_layer() -> None:
         im.LABEL_ARCHIVE_SHA256,
         im.LABEL_PYTHON,
         im.LABEL_PYSPARK,
+        im.LABEL_SBOM_SHA256,
     } <= labels
     # The unpack stage relocates with the archive's own conda-unpack.
     assert any(k == "RUN" and "conda-unpack" in v for k, v in unpack)
@@ -168,6 +170,7 @@ def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
     assert args["BUNDLER_VERSION"] == __version__
     assert args["IMPORTS"] == "six"
     assert args["PYSPARK"] == "env"
+    assert args["SBOM_SHA256"] == ""  # no SBOM prepared here
 
 
 def test_build_args_drop_imports_of_left_out_pyspark(tmp_path: Path) -> None:
@@ -319,6 +322,10 @@ esac
     assert result["image_id"] == "sha256:0123"
     assert result["labels"][im.LABEL_VARIANT] == "app"
     assert result["labels"][im.LABEL_LOCK_HASH] == "abc"
+    # an archive without an SBOM beside it: one is made from its content
+    assert result["sbom"] == "/opt/bundler/envs/app/sbom.cdx.json"
+    assert result["labels"][im.LABEL_SBOM_SHA256] == result["sbom_sha256"]
+    assert len(result["sbom_sha256"]) == 64
     assert result["env_size"] == len(b"#!/bin/sh\n")
     args = log.read_text()
     assert "--build-arg VARIANT=app" in args and "--build-arg BASE_IMAGE=b:1" in args
@@ -580,12 +587,24 @@ def test_image_runs_the_variant_as_spark_user(
         assert labels[im.LABEL_LOCK_HASH] == manifest["inputs_hash"]
         assert labels[im.LABEL_VERSION] == __version__
         assert labels[im.LABEL_ARCHIVE_SHA256] == manifest["archive"]["sha256"]
+        # The SBOM pack wrote beside the archive is in the layer; its sha256 is a label.
+        sbom = Path(result["archive"] + ".cdx.json").read_bytes()
+        assert labels[im.LABEL_SBOM_SHA256] == hashlib.sha256(sbom).hexdigest()
+        assert result["sbom_sha256"] == labels[im.LABEL_SBOM_SHA256]
+        assert result["sbom"] == "/opt/bundler/envs/app/sbom.cdx.json"
         # The environment is exactly one layer on top of the base image's.
         base_layers = _inspect(spark_base_image)["OCIv1"]["rootfs"]["diff_ids"]
         layers = config["OCIv1"]["rootfs"]["diff_ids"]
         assert layers[: len(base_layers)] == base_layers and len(layers) == len(base_layers) + 1
 
         ctr = run(["buildah", "from", tag], what="buildah from").stdout.strip()
+        inside = run(  # the base image has no cat: the environment's python reads it
+            ["buildah", "run", ctr, "--", "/bin/sh", "-c",
+             '"$PYSPARK_PYTHON" -c "import sys; sys.stdout.write(open(sys.argv[1]).read())" '
+             f"{result['sbom']}"],
+            what="read the image's SBOM",
+        ).stdout  # fmt: skip
+        assert inside == sbom.decode()
         probe = (
             "import os, sys, numpy, pyarrow, six, dateutil\n"
             "assert os.getuid() == 185, os.getuid()\n"
