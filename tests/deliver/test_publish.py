@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bundler.artifact.manifest import ArchiveRecord, Manifest
-from bundler.deliver.publish import public_blocker, published_name
-from bundler.deliver.stores import parse_destination, translate
+from bundler.deliver.publish import PublishOptions, public_blocker, publish, published_name
+from bundler.deliver.stores import BACKENDS, open_filesystem, parse_destination, translate
 from bundler.errors import PublishError
 from tests.support.s3 import S3Server, free_port, s3_server  # noqa: F401
 
@@ -163,7 +163,56 @@ def test_backend_errors_become_one_line() -> None:
     assert "not found" in translate(FileNotFoundError("NoSuchBucket"), "s3://b/k").one_line()
 
 
+@pytest.mark.parametrize(
+    "uri", ["s3://b/envs", "gs://b/envs", "abfs://c/envs", "hdfs:///envs", "webhdfs:///envs"]
+)
+def test_a_missing_extra_is_named(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    dest = parse_destination(uri)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == dest.backend.module else real(name, *a),
+    )
+    with pytest.raises(PublishError) as err:
+        open_filesystem(dest)
+    assert f"pip install 'bundler[{dest.backend.extra}]'" in err.value.one_line()
+    assert {b.extra for b in BACKENDS} == {None, "s3", "gcs", "azure", "hdfs"}
+
+
+class ProgressReporter:
+    """Keeps the progress events (RecordingReporter drops them)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float, float | None]] = []
+        self.steps: list[str] = []
+
+    def step(self, message: str) -> None:
+        self.steps.append(message)
+
+    def progress(self, task: str, completed: float, total: float | None) -> None:
+        self.events.append((task, completed, total))
+
+    def warn(self, message: str) -> None:
+        pass
+
+
+def assert_upload_progress(reporter: ProgressReporter, size: int) -> None:
+    uploads = [(done, total) for task, done, total in reporter.events if task.startswith("upload")]
+    assert uploads and uploads[-1] == (size, size), reporter.events
+
+
 # ------------------------------------------------------------------ file://
+
+
+def test_file_upload_reports_progress(tmp_path: Path, open_dir: Path) -> None:
+    archive = make_archive(tmp_path / "dist", os.urandom(300_000))
+    reporter = ProgressReporter()
+    result = publish(PublishOptions(str(archive), f"file://{open_dir}/envs"), reporter)
+    assert result.uploaded and result.public is True
+    assert_upload_progress(reporter, archive.stat().st_size)
 
 
 @pytest.fixture
@@ -323,6 +372,21 @@ def test_s3_publish_republish_conflict_second_version(
     assert s3.get_object(Bucket=bucket, Key=name1)["Body"].read() == archive.read_bytes()
     remote_manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{name2}.json")["Body"].read())
     assert remote_manifest["archive"]["sha256"] == sha_of(second)
+
+
+def test_s3_upload_reports_progress(
+    tmp_path: Path,
+    s3_server: S3Server,  # noqa: F811
+    bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    archive = make_archive(tmp_path / "dist", os.urandom(300_000))
+    reporter = ProgressReporter()
+    result = publish(PublishOptions(str(archive), f"s3://{bucket}/progress"), reporter)
+    assert result.uploaded and result.public is None  # no PUBLIC-cache rule on S3
+    assert_upload_progress(reporter, archive.stat().st_size)
 
 
 def test_s3_bad_inputs_get_one_line_and_exit_2(
