@@ -245,6 +245,23 @@ def test_file_publish_makes_archive_public(tmp_path: Path, open_dir: Path) -> No
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # no temporary left
 
 
+def test_a_failed_upload_leaves_nothing_under_any_name(
+    tmp_path: Path, open_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fsspec.implementations.local import LocalFileSystem
+
+    def rename_fails(self: object, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(LocalFileSystem, "mv", rename_fails)
+    archive = make_archive(tmp_path / "dist", b"one")
+    with pytest.raises(PublishError) as err:
+        publish(PublishOptions(str(archive), f"file://{open_dir}/envs"))
+    assert "No space left" in err.value.one_line()
+    assert list((open_dir / "envs").iterdir()) == []  # no archive, no temporary
+    assert not archive.with_name(archive.name + ".published.json").exists()
+
+
 def test_file_publish_names_the_directory_that_blocks_the_cache(tmp_path: Path) -> None:
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
