@@ -102,7 +102,9 @@ def parse_destination(uri: str) -> Destination:
             raise PublishError(
                 f"--to {uri}: no bucket or container", f"write {parts.scheme}://BUCKET/PATH"
             )
-        path = f"{parts.netloc}{parts.path}".rstrip("/")
+        # abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH: the container is the root.
+        bucket = parts.netloc.split("@", 1)[0]
+        path = f"{bucket}{parts.path}".rstrip("/")
     return Destination(uri.rstrip("/"), backend, path)
 
 
@@ -123,6 +125,8 @@ def open_filesystem(dest: Destination) -> Any:
         options = {"host": parts.hostname or "default", "port": parts.port or 0}
     elif backend.protocol == "webhdfs":
         options = {"host": parts.hostname or "localhost", "port": parts.port or 9870}
+    elif backend.protocol == "abfs" and "@" in parts.netloc:
+        options = {"account_name": parts.netloc.split("@", 1)[1].split(".", 1)[0]}
     with remote_errors(dest.uri):
         return fsspec.filesystem(backend.protocol, **options)
 

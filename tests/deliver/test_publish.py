@@ -119,6 +119,9 @@ def test_destinations() -> None:
     assert local.spark_uri(local.uri_of("x.tar.gz")) == "file:///srv/envs/x.tar.gz"
     assert parse_destination("hdfs:///envs").path == "/envs"
     assert parse_destination("abfs://container/envs").backend.extra == "azure"
+    abfs = parse_destination("abfss://envs@acct.dfs.core.windows.net/spark/")
+    assert abfs.path == "envs/spark"
+    assert abfs.uri_of("x.tar.gz") == "abfss://envs@acct.dfs.core.windows.net/spark/x.tar.gz"
     for bad in ("ftp://host/envs", "/srv/envs", "s3:///envs", "file://host/envs"):
         with pytest.raises(PublishError):
             parse_destination(bad)
