@@ -1,4 +1,5 @@
-"""A real S3 API for tests: ``moto_server`` as a subprocess on a free local port.
+"""A real S3 API for tests: ``moto_server`` (``python -m moto.server``) as a subprocess on a
+free local port.
 
 The server's access log (werkzeug's, on stderr) goes to a file; ``writes()`` reads
 the requests that can write (PUT, POST, DELETE), which is how the tests prove that
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,13 +87,13 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    exe = shutil.which("moto_server")
-    assert exe is not None, "moto_server not found: pip install -e '.[test]' installs moto[server]"
+    # moto_server's own entry point, run by this interpreter (whatever PATH holds).
+    server = [sys.executable, "-m", "moto.server"]
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto_server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+            [*server, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
         )
     try:
         _wait_listening(port, proc, log)
