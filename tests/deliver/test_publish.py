@@ -19,7 +19,13 @@ import pytest
 
 from bundler.artifact.manifest import ArchiveRecord, Manifest
 from bundler.deliver.publish import PublishOptions, public_blocker, publish, published_name
-from bundler.deliver.stores import BACKENDS, open_filesystem, parse_destination, translate
+from bundler.deliver.stores import (
+    BACKENDS,
+    HadoopCliModes,
+    open_filesystem,
+    parse_destination,
+    translate,
+)
 from bundler.errors import PublishError
 from tests.support.s3 import S3Server, free_port, s3_server  # noqa: F401
 
@@ -164,6 +170,44 @@ def test_backend_errors_become_one_line() -> None:
     refused = translate(ConnectionRefusedError("refused"), "s3://b/k").one_line()
     assert "cannot reach" in refused
     assert "not found" in translate(FileNotFoundError("NoSuchBucket"), "s3://b/k").one_line()
+
+
+#: Stands in for Hadoop's CLI: ``dfs -stat %a`` and ``dfs -chmod`` on hdfs://HOST/PATH,
+#: mapped onto $FAKE_HDFS_ROOT/PATH; every call is logged to $FAKE_HDFS_LOG.
+FAKE_HDFS = """#!/bin/sh
+set -e
+echo "$*" >> "$FAKE_HDFS_LOG"
+[ "$1" = dfs ] || exit 2
+path="$FAKE_HDFS_ROOT/${4#hdfs://*/}"
+case "$2 $3" in
+  "-stat %a") stat -c %a "$path" ;;
+  "-chmod "*) chmod "$3" "$path" ;;
+  *) exit 2 ;;
+esac
+"""
+
+
+def test_hdfs_permissions_go_through_the_hadoop_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir, root, log = tmp_path / "bin", tmp_path / "root", tmp_path / "hdfs.log"
+    bin_dir.mkdir()
+    (bin_dir / "hdfs").write_text(FAKE_HDFS)
+    (bin_dir / "hdfs").chmod(0o755)
+    (root / "envs" / "team").mkdir(parents=True)
+    (root / "envs" / "team").chmod(0o750)
+    (root / "envs" / "team" / "a.tar.gz").write_bytes(b"a")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_HDFS_ROOT", str(root))
+    monkeypatch.setenv("FAKE_HDFS_LOG", str(log))
+    root.chmod(0o755)
+
+    modes = HadoopCliModes("hdfs://namenode:8020/envs")
+    modes.chmod("/envs/team/a.tar.gz", 0o644)
+    assert public_blocker(modes, "/envs/team/a.tar.gz") == ("/envs/team", 0o750)
+    calls = log.read_text().splitlines()
+    assert calls[0] == "dfs -chmod 644 hdfs://namenode:8020/envs/team/a.tar.gz"
+    assert "dfs -stat %a hdfs://namenode:8020/envs/team" in calls
 
 
 @pytest.mark.parametrize(
