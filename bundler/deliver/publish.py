@@ -49,7 +49,7 @@ from bundler.deliver.stores import (
     parse_destination,
     remote_errors,
 )
-from bundler.errors import BundlerError, PublishError
+from bundler.errors import BundlerError, PublishedRecordError, PublishError
 from bundler.events import NullReporter, Reporter
 
 #: Hex digits of the sha256 in a published name: 64 bits, no accidental collision.
@@ -139,6 +139,41 @@ def publish(options: PublishOptions, reporter: Reporter | None = None) -> Publis
     reporter = reporter or NullReporter()
     dest = parse_destination(options.to)
     archive = local_archive(options)
+    manifest, size, sha = _read_local(archive, reporter)
+    name = published_name(manifest, archive, sha)
+    remote = dataclasses.replace(
+        manifest, archive=dataclasses.replace(manifest.archive, name=name, sha256=sha, size=size)
+    )
+    fs = open_filesystem(dest)
+    upload = _Upload(fs, dest, name, archive, size, sha, reporter)
+    with remote_errors(dest.uri_of(name)):
+        uploaded = upload.place(remote.dumps().encode())
+        public: bool | None = None
+        blocker: str | None = None
+        warnings: list[str] = []
+        if dest.backend.yarn_cache:
+            public, blocker, warnings = _visibility(fs, dest, name, options.private, upload.created)
+    for message in warnings:
+        reporter.warn(message)
+    uri = dest.uri_of(name)
+    placement = Placement(uri, dest.spark_uri(uri), dest.uri_of(name + ".json"))
+    return PublishResult(
+        archive=archive,
+        uri=uri,
+        spark_uri=placement.spark_uri,
+        manifest_uri=placement.manifest_uri,
+        sha256=sha,
+        size=size,
+        uploaded=uploaded,
+        public=public,
+        blocker=blocker,
+        record=_record(archive, sha, placement),
+        warnings=tuple(warnings),
+    )
+
+
+def _read_local(archive: Path, reporter: Reporter) -> tuple[Manifest, int, str]:
+    """The archive's manifest, size and sha256, checked against each other."""
     manifest = read_manifest(archive)
     if manifest is None:
         raise PublishError(
@@ -153,40 +188,18 @@ def publish(options: PublishOptions, reporter: Reporter | None = None) -> Publis
             f"{manifest.archive.sha256[:16]}..., the file is {sha[:16]}...",
             "pack it again",
         )
-    name = published_name(manifest, archive, sha)
-    remote = dataclasses.replace(
-        manifest, archive=dataclasses.replace(manifest.archive, name=name, sha256=sha, size=size)
-    )
-    fs = open_filesystem(dest)
-    upload = _Upload(fs, dest, name, archive, size, sha, reporter)
-    with remote_errors(dest.uri_of(name)):
-        uploaded = upload.place(remote.dumps().encode())
-    public: bool | None = None
-    blocker: str | None = None
-    warnings: list[str] = []
-    if dest.backend.yarn_cache:
-        public, blocker, warnings = _visibility(fs, dest, name, options.private, upload.created)
-    for message in warnings:
-        reporter.warn(message)
-    uri = dest.uri_of(name)
-    placement = Placement(uri, dest.spark_uri(uri), dest.uri_of(name + ".json"))
-    record = read_record(archive)
+    return manifest, size, sha
+
+
+def _record(archive: Path, sha: str, placement: Placement) -> Path:
+    """Add ``placement`` to the archive's record (a new record when the bytes changed)."""
+    try:
+        record = read_record(archive)
+    except PublishedRecordError:
+        record = None  # an unreadable record is replaced by this publish's
     if record is None or record.sha256 != sha:
         record = new_record(archive, sha)
-    record_file = write_record(archive, record.with_placement(placement))
-    return PublishResult(
-        archive=archive,
-        uri=uri,
-        spark_uri=placement.spark_uri,
-        manifest_uri=placement.manifest_uri,
-        sha256=sha,
-        size=size,
-        uploaded=uploaded,
-        public=public,
-        blocker=blocker,
-        record=record_file,
-        warnings=tuple(warnings),
-    )
+    return write_record(archive, record.with_placement(placement))
 
 
 def _hash_local(archive: Path, size: int, reporter: Reporter) -> str:
