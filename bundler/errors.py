@@ -116,3 +116,12 @@ class SubprocessError(BundlerError):
     def __init__(self, message: str, hint: str = "", output: str = "") -> None:
         super().__init__(message, hint)
         self.output = output
+
+
+class PublishError(BundlerError):
+    """An archive cannot be published where it was asked to go (scheme, extra,
+    credentials, endpoint, or an object of other bytes under its immutable name)."""
+
+
+class PublishedRecordError(BundlerError):
+    """``<archive>.published.json`` is missing, unreadable, or for other bytes than the archive."""

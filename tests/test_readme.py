@@ -6,7 +6,7 @@ becomes ``app``, ``gpu`` becomes ``gpuapp``; see ``tests.support.readme``).  Eac
 command is claimed by exactly one ``Case``: ``run`` runs it for real (bundler,
 spark-submit on a local cluster, buildah), ``record`` runs it with stand-ins for
 programs that need a cluster that is not here (spark-submit for YARN, Kubernetes and
-remote standalone masters, ``hdfs``) and checks the argument vector they received,
+remote standalone masters) and checks the argument vector they received,
 ``elsewhere`` says why a command is not run here.  A README command that no case
 claims, or a case that no command uses, fails the suite: the README and the tests
 cannot drift apart.
@@ -32,6 +32,7 @@ from bundler.solve.lock import LockOptions, lock_variants
 from bundler.variants import load_workspace
 from tests.support import baseimage
 from tests.support.readme import VARIANT_SWAPS, Case, Swap, readme_commands
+from tests.support.s3 import S3Server, s3_server  # noqa: F401
 from tests.support.workspace import make_workspace
 
 pytestmark = pytest.mark.integration
@@ -43,15 +44,6 @@ COMMANDS = readme_commands()
 #: argument vector exactly as bash passed it, NUL-separated.
 RECORDING_SUBMIT = """#!/bin/sh
 printf '%s\\0' "$@" > "$README_ARGV"
-"""
-#: ``hdfs dfs -put -f SRC DEST``: copy into a directory that plays the HDFS root.
-FAKE_HDFS = """#!/bin/sh
-set -e
-[ "$1" = dfs ] && [ "$2" = -put ] || { echo "fake hdfs: only 'dfs -put' here" >&2; exit 2; }
-shift 2
-[ "$1" = -f ] && shift
-mkdir -p "$README_HDFS/$2"
-cp "$1" "$README_HDFS/$2"
 """
 #: The application every README spark-submit line runs: it reports, from inside the
 #: Python workers, which interpreter ran them and where the modules came from.
@@ -104,9 +96,8 @@ def sandbox(
     (ws / "app.py").write_text(APP)
     shims = root / "shims"
     shims.mkdir()
-    for name, text in (("spark-submit", RECORDING_SUBMIT), ("hdfs", FAKE_HDFS)):
-        (shims / name).write_text(text)
-        (shims / name).chmod(0o755)
+    (shims / "spark-submit").write_text(RECORDING_SUBMIT)
+    (shims / "spark-submit").chmod(0o755)
 
     import pyspark
 
@@ -216,6 +207,7 @@ def ran_on_executors(sb: SimpleNamespace, command: str, modules: str) -> list[di
         pytest.fail(
             f"$ {command}\nexit {proc.returncode}\n{proc.stderr[-4000:]}\n" + "\n".join(logs)
         )
+    sb.driver_log = proc.stderr
     return json.loads(result.read_text())
 
 
@@ -315,12 +307,44 @@ def _spark_conf_alone(sb: SimpleNamespace, command: str) -> None:
     assert all(_SAFE_WORD.match(w) for w in words), words
 
 
-@case(Case("pack and put on HDFS", r"^bundler pack \S+ && hdfs dfs -put"))
-def _pack_put(sb: SimpleNamespace, command: str) -> None:
-    shutil.rmtree(sb.root / "hdfs", ignore_errors=True)
-    ok(bash(command, sb, record=True), command)
-    put = sb.root / "hdfs" / "envs" / "app-linux-64.tar.gz"
+#: There is no HDFS here: a local directory plays its root (publish treats both alike).
+HDFS_SWAP = Swap(r"hdfs:///", "file://$README_HDFS/")
+
+
+def publish_to(sb: SimpleNamespace, uri: str) -> str:
+    """Publish the packed ``app`` archive to ``uri`` (the record's latest); its Spark URI."""
+    ensure_packed(sb, "app")
+    proc = bash(f"bundler publish app --to {uri} --json", sb)
+    ok(proc, f"bundler publish app --to {uri}")
+    return str(json.loads(proc.stdout)["spark_uri"])
+
+
+def published_name(sb: SimpleNamespace) -> str:
+    import hashlib
+
+    digest = hashlib.sha256((sb.ws / "dist" / "app-linux-64.tar.gz").read_bytes()).hexdigest()
+    return f"app-linux-64-executor-{digest[:16]}.tar.gz"
+
+
+@case(
+    Case(
+        "pack and publish to HDFS",
+        r"^bundler pack \S+ && bundler publish \S+ --to hdfs:",
+        swaps=(*VARIANT_SWAPS, HDFS_SWAP),
+    )
+)
+def _pack_publish(sb: SimpleNamespace, command: str) -> None:
+    ok(bash(command, sb), command)
+    put = sb.root / "hdfs" / "envs" / published_name(sb)
     assert put.read_bytes() == (sb.ws / "dist" / "app-linux-64.tar.gz").read_bytes()
+    assert put.stat().st_mode & 0o004  # readable by others: YARN's PUBLIC cache
+    record = json.loads((sb.ws / "dist" / "app-linux-64.tar.gz.published.json").read_text())
+    assert record["published"][-1]["uri"] == f"file://{put}"
+
+
+def hdfs_published(sb: SimpleNamespace) -> str:
+    """The HDFS stand-in's URI of ``app``, made the record's latest (as the README does)."""
+    return publish_to(sb, f"file://{sb.root / 'hdfs' / 'envs'}")
 
 
 def _archive_conf(options: dict[str, str], conf: dict[str, str], key: str) -> str:
@@ -329,9 +353,10 @@ def _archive_conf(options: dict[str, str], conf: dict[str, str], key: str) -> st
 
 @case(Case("YARN client", r"--master yarn\) app\.py$", how="record"))
 def _yarn_client(sb: SimpleNamespace, command: str) -> None:
+    uri = hdfs_published(sb)
     options, conf, rest = recorded(sb, command)
     assert options["--master"] == "yarn" and options.get("--deploy-mode", "client") == "client"
-    assert options["--archives"] == "hdfs:///envs/app-linux-64.tar.gz#env"
+    assert options["--archives"] == f"{uri}#env" and published_name(sb) in uri
     assert conf["spark.pyspark.python"] == "./env/bin/python"
     assert "spark.pyspark.driver.python" not in conf or conf["spark.pyspark.driver.python"]
     assert rest == ["app.py"]
@@ -339,25 +364,36 @@ def _yarn_client(sb: SimpleNamespace, command: str) -> None:
 
 @case(Case("YARN cluster", r"--master yarn --deploy-mode cluster\) app\.py$", how="record"))
 def _yarn_cluster(sb: SimpleNamespace, command: str) -> None:
+    uri = hdfs_published(sb)
     options, conf, rest = recorded(sb, command)
     assert options["--deploy-mode"] == "cluster"
-    assert options["--archives"] == "hdfs:///envs/app-linux-64.tar.gz#env"
+    assert options["--archives"] == f"{uri}#env"
     assert conf["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] == "./env/bin/python"
     assert "spark.pyspark.driver.python" not in conf  # never in cluster mode
     assert rest == ["app.py"]
 
 
+@case(Case("publish to S3", r"^bundler publish \S+ --to s3a://"))
+def _publish_s3(sb: SimpleNamespace, command: str) -> None:
+    ensure_packed(sb, "app")
+    proc = bash(command, sb)
+    ok(proc, command)
+    body = sb.s3.client().get_object(Bucket="bucket", Key=f"envs/{published_name(sb)}")["Body"]
+    assert body.read() == (sb.ws / "dist" / "app-linux-64.tar.gz").read_bytes()
+
+
 @case(
     Case(
-        "Kubernetes, remote archive",
-        r"^(?!.*--executor-cores).*--archive s3a://.*--master k8s://",
+        "Kubernetes, published archive",
+        r"^(?!.*--executor-cores)spark-submit \$\(bundler spark-conf \S+ --published.*--master k8s://",
         how="record",
     )
 )
 def _k8s_remote(sb: SimpleNamespace, command: str) -> None:
+    uri = publish_to(sb, "s3a://bucket/envs")
     options, conf, rest = recorded(sb, command)
     assert options["--master"].startswith("k8s://https://")
-    assert options["--archives"] == "s3a://bucket/envs/app-linux-64.tar.gz#env"
+    assert options["--archives"] == f"s3a://bucket/envs/{published_name(sb)}#env" == f"{uri}#env"
     assert conf["spark.pyspark.python"] == "./env/bin/python"
     assert conf["spark.kubernetes.container.image"]
     assert rest == ["app.py"]
@@ -423,10 +459,46 @@ def _standalone(sb: SimpleNamespace, command: str) -> None:
     assert rest == ["app.py"]
 
 
-@case(Case("local-cluster", r"^SPARK_LOCAL_IP=\S+ spark-submit \$\(bundler spark-conf"))
+@case(
+    Case(
+        "local-cluster",
+        r"^SPARK_LOCAL_IP=\S+ spark-submit \$\(bundler spark-conf (?!\S+ --published)",
+    )
+)
 def _local_cluster(sb: SimpleNamespace, command: str) -> None:
     ensure_packed(sb, "app")
     rows = ran_on_executors(sb, command, "numpy,pyarrow,six,dateutil")
+    assert len({r["pid"] for r in rows}) >= 2, rows  # two executor processes
+    for row in rows:
+        env = Path(row["cwd"]) / "env"
+        assert row["executable"] == str(env / "bin" / "python"), row
+        for module, path in row["files"].items():
+            assert Path(path).resolve().is_relative_to(env.resolve()), (module, path)
+
+
+@case(Case("publish to a file system", r"^bundler publish \S+ --to \"file://"))
+def _publish_file(sb: SimpleNamespace, command: str) -> None:
+    ensure_packed(sb, "app")
+    ok(bash(command, sb), command)
+    put = sb.ws / "published" / "envs" / published_name(sb)
+    assert put.read_bytes() == (sb.ws / "dist" / "app-linux-64.tar.gz").read_bytes()
+    assert json.loads(put.with_name(put.name + ".json").read_text())["archive"]["name"] == put.name
+
+
+@case(
+    Case(
+        "local-cluster, published",
+        r"^SPARK_LOCAL_IP=\S+ spark-submit \$\(bundler spark-conf \S+ --published",
+    )
+)
+def _local_cluster_published(sb: SimpleNamespace, command: str) -> None:
+    uri = publish_to(sb, f"file://{sb.ws / 'published' / 'envs'}")
+    name = published_name(sb)
+    assert uri.endswith(f"/published/envs/{name}"), uri
+    rows = ran_on_executors(sb, command, "numpy,six")
+    # The driver shipped the archive by its published, immutable URI.
+    added = [ln for ln in sb.driver_log.splitlines() if "Added archive" in ln]
+    assert added and all(f"{uri.split('//', 1)[1]}#env" in ln for ln in added), added
     assert len({r["pid"] for r in rows}) >= 2, rows  # two executor processes
     for row in rows:
         env = Path(row["cwd"]) / "env"
@@ -591,9 +663,10 @@ def _conda_unpack(sb: SimpleNamespace, command: str) -> None:
 def _yarn_driver_env(sb: SimpleNamespace, command: str) -> None:
     driver = sb.ws / "envs" / "app-driver" / "bin" / "python"
     ensure_ran(sb, r"^envs/\S+/bin/conda-unpack$", driver)
+    uri = hdfs_published(sb)
     options, conf, rest = recorded(sb, command)
     assert conf["spark.pyspark.driver.python"] == str(driver)
-    assert options["--archives"] == "hdfs:///envs/app-linux-64.tar.gz#env"
+    assert options["--archives"] == f"{uri}#env"
     assert rest == ["app.py"]
 
 
@@ -658,15 +731,29 @@ def _runnable(command: str) -> bool:
 _RUNNABLE = [c for c in COMMANDS if _runnable(c)]
 
 
+@pytest.fixture(scope="module")
+def s3_sandbox(sandbox: SimpleNamespace, s3_server: S3Server) -> SimpleNamespace:  # noqa: F811
+    """The sandbox with a real S3 API (moto_server) that has a bucket named ``bucket``."""
+    s3_server.client().create_bucket(Bucket="bucket")
+    return SimpleNamespace(
+        **{**vars(sandbox), "env": {**sandbox.env, **s3_server.env()}, "s3": s3_server}
+    )
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize("command", _RUNNABLE, ids=[c.split("\n")[0][:70] for c in _RUNNABLE])
 def test_readme_command(command: str, request: pytest.FixtureRequest) -> None:
     c = _case_of(command)
-    sb = request.getfixturevalue("image_sandbox" if c.name in IMAGE_CASES else "sandbox")
-    CHECKS[c.name](sb, swap_command(c, command))
+    fixture = "sandbox"
+    if c.name in IMAGE_CASES:
+        fixture = "image_sandbox"
+    elif c.name in S3_CASES:
+        fixture = "s3_sandbox"
+    CHECKS[c.name](request.getfixturevalue(fixture), swap_command(c, command))
 
 
 IMAGE_CASES = {"image", "docker build"}
+S3_CASES = {"publish to S3", "Kubernetes, published archive"}
 
 
 def swap_command(c: Case, command: str) -> str:

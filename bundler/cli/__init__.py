@@ -1,8 +1,8 @@
 """Command line: parse, build a frozen options object, call one library function.
 
 One module per command group, each with a ``register(app)``: ``workspace`` (variants,
-lock), ``pack``, ``verify``, ``sbom``, ``spark`` (spark-conf), ``image``, ``pyfiles``; the options
-they share and the mapping of errors to exit codes live in ``options``.
+lock), ``pack``, ``verify``, ``sbom``, ``spark`` (spark-conf), ``image``, ``pyfiles``,
+``publish``; the options they share and the mapping of errors to exit codes live in ``options``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "bundler.cli.spark",
     "bundler.cli.image",
     "bundler.cli.pyfiles",
+    "bundler.cli.publish",
 )
 
 

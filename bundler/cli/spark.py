@@ -43,6 +43,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--image", help="Kubernetes image made by 'bundler image' (no archive)."),
         ] = None,
+        published: Annotated[
+            bool,
+            typer.Option(
+                "--published",
+                help="Use the immutable URI 'bundler publish' recorded for the local archive "
+                "(--archive PATH, default dist/<variant>-<platform>.tar.gz).",
+            ),
+        ] = False,
         master: Annotated[
             str | None,
             typer.Option(
@@ -125,6 +133,7 @@ def register(app: typer.Typer) -> None:
             gpus_per_executor=gpus_per_executor,
             executor_cores=executor_cores,
             gpu_discovery_script=gpu_discovery_script,
+            published=published,
         )
         with reporting(quiet, output is OutputFormat.JSON) as reporter:
             plan = spark_conf(options, reporter)

@@ -78,6 +78,7 @@ class SparkConfOptions:
     gpus_per_executor: int | None = None  # CUDA variants: default 1; 0 turns GPUs off
     executor_cores: int | None = None
     gpu_discovery_script: str | None = None
+    published: bool = False  # --archive (default dist/<variant>-<platform>.tar.gz) as published
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,23 @@ def plan_spark_conf(
     )
 
 
+def _published(options: SparkConfOptions, default: Path) -> SparkConfOptions:
+    """``--archive`` replaced by the URI ``bundler publish`` recorded for the local archive
+    (``--archive PATH``, else the variant's default), checked against its bytes."""
+    from bundler.deliver.published import published_uri
+
+    if options.image is not None:
+        raise SparkConfError("--published is for archives, not --image")
+    local, sep, alias = (options.archive or "").partition("#")
+    if local and not is_local_uri(local):
+        raise SparkConfError(
+            f"--archive {local} with --published: name the local archive that was published",
+            "or drop --published and pass the remote URI yourself",
+        )
+    path = Path(local).expanduser().resolve() if local else default
+    return dataclasses.replace(options, archive=f"{published_uri(path)}{sep}{alias}")
+
+
 def _driver(options: SparkConfOptions, reporter: Reporter) -> tuple[str, tuple[int, int] | None]:
     """The client-mode driver interpreter as spark-submit will run it, and its version.
 
@@ -381,8 +399,10 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
     variant = ws.get(options.variant)
     platform = options.platform or variant.platforms[0]
 
+    if options.published:
+        options = _published(options, ws.root / "dist" / f"{variant.name}-{platform}.tar.gz")
     archive = options.archive
-    if archive is not None:
+    if archive is not None and not options.published:
         uri, sep, alias = archive.partition("#")
         if is_local_uri(uri) and not uri.startswith("file:"):
             local = Path(uri).expanduser().resolve()
