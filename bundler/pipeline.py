@@ -25,6 +25,7 @@ from bundler.artifact.pack import (
     ArchiveOptions,
     PackResult,
     check_compression,
+    check_writable,
     sha256_file,
     write_pack,
 )
@@ -151,6 +152,7 @@ def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:
     """Execute the plan's steps in order; nothing is left under the output's name on failure."""
     reporter = reporter or NullReporter()
     variant = plan.variant
+    check_writable(plan.output)  # a read-only -o fails now, not after the build
     if variant is None:
         return write_pack(plan.prefix, plan.output, plan.identity, plan.archive, reporter)
     assert plan.platform is not None
