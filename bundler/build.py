@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlparse
 from bundler.atomic import atomic_write
 from bundler.errors import BuildError, SubprocessError
 from bundler.events import NullReporter, Reporter
+from bundler.pkgcache import heal_conda_cache, sha256_of
 from bundler.platforms import cache_root, host_platform
 from bundler.proc import run
 from bundler.solve.lockfile import LockedPackage, locked_packages, require_fresh
@@ -211,6 +212,7 @@ def build_prefix(
     if prefix.exists() and any(prefix.iterdir()):
         raise BuildError(f"build prefix {prefix} is not empty", "remove it first")
     records = _conda_records(variant, platform)
+    heal_conda_cache(records, cache / "pkgs", variant.lock_path, reporter)
     reporter.step(f"installing {len(records)} conda packages")
     try:
         asyncio.run(
@@ -275,12 +277,21 @@ def _site_packages(prefix: Path, py_version: str | None) -> Path | None:
     return prefix / "lib" / f"python{mm}" / "site-packages"
 
 
-def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
-    """The wheel of ``pkg`` from the cache, downloading and checking it when absent."""
+def fetch_wheel(pkg: LockedPackage, cache: Path, reporter: Reporter | None = None) -> Path:
+    """The wheel of ``pkg`` from the cache, downloading and checking it when absent.
+
+    A cached wheel is checked against the locked sha256 on every use; a damaged one is
+    reported, removed and downloaded again.
+    """
     name = os.path.basename(unquote(urlparse(pkg.url).path))
     dest = cache / pkg.sha256[:2] / pkg.sha256 / name
     if dest.is_file():
-        return dest
+        if sha256_of(dest) == pkg.sha256:
+            return dest
+        (reporter or NullReporter()).warn(
+            f"wheel cache: {dest} does not match its sha256; removed, downloading it again"
+        )
+        dest.unlink()
     digest = hashlib.sha256()
     try:
         with atomic_write(dest) as tmp, open(tmp, "wb") as out:
@@ -311,7 +322,7 @@ def _install_pip(
     wheels = []
     for i, pkg in enumerate(pkgs):
         reporter.progress("fetching wheels", i, len(pkgs))
-        wheels.append(fetch_wheel(pkg, cache))
+        wheels.append(fetch_wheel(pkg, cache, reporter))
     reporter.progress("fetching wheels", len(pkgs), len(pkgs))
     reporter.step(f"pip install of {len(pkgs)} locked wheels (hashes required)")
     python = prefix / "bin" / "python"
