@@ -158,7 +158,7 @@ def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:
     assert plan.platform is not None
     require_fresh(variant)  # 1. fresh lock
     identity = replace(plan.identity, lock_sha256=sha256_file(variant.lock_path))
-    with build_location(plan.prefix):
+    with build_location(plan.prefix, reporter):
         built = build_prefix(variant, plan.platform, plan.prefix, reporter=reporter)  # 2. build
         identity = replace(identity, python=built.python_version)
         # 3. pack and 4. manifest: written together, renamed into place together
