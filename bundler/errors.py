@@ -160,7 +160,7 @@ def free_bytes(path: Path) -> int:
 
 
 def mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MB"
+    return f"{n / (1 << 20):.1f} MiB"
 
 
 def shown_path(path: str | os.PathLike[str]) -> Path:

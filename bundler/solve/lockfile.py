@@ -173,13 +173,21 @@ def checked_entry(path: Path, index: int, entry: Any) -> dict[str, Any]:
     for key in ("name", "version", "manager", "platform", "url"):
         value = entry.get(key)
         if not isinstance(value, str) or not value:
-            got = "missing" if value in (None, "") else f"a {type(value).__name__} ({value!r})"
+            got = "missing" if value in (None, "") else f"{_kind(value)} ({value!r})"
             raise _bad_field(path, who, key, f"is {got}, not a string")
     sha = (entry.get("hash") or {}).get("sha256") if isinstance(entry.get("hash"), dict) else None
     if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-        got = "missing" if sha is None else f"a {type(sha).__name__} ({str(sha)[:70]})"
+        got = "missing" if sha is None else f"{_kind(sha)} ({str(sha)[:70]})"
         raise _bad_field(path, who, "hash.sha256", f"is {got}, not 64 hexadecimal digits")
     return entry
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
 
 
 def _bad_field(path: Path, who: str, key: str, problem: str) -> LockStateError:
