@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,7 +119,21 @@ class SubprocessError(BundlerError):
 
 
 class FileSystemError(BundlerError):
-    """The operating system refused a file: disk full, read-only, permission, no directory."""
+    """The operating system refused a file: disk full, read-only, permission, no directory.
+
+    With ``free_on``, the hint starts with the free space there, measured when the line
+    is shown: by then the temporary files of the failed work are gone.
+    """
+
+    def __init__(self, message: str, hint: str = "", free_on: Path | None = None) -> None:
+        super().__init__(message, hint)
+        self.free_on = free_on
+
+    def one_line(self) -> str:
+        if self.free_on is None:
+            return super().one_line()
+        free = mib(free_bytes(self.free_on))
+        return BundlerError(self.message, f"{free} free there; {self.hint}").one_line()
 
 
 _WRITE_HINT = "choose a writable -o or workspace, or remount it read-write"
@@ -188,9 +203,11 @@ def os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> Bundle
         if target is None:
             return FileSystemError(f"{what} on a device", "free space, then run again")
         mount = mount_point(target)
+        elsewhere = "set TMPDIR to a larger place" if _scratch(target) else "write elsewhere"
         return FileSystemError(
             f"{what} on {mount} writing {text}",
-            f"{mib(free_bytes(mount))} free there; free space on {mount} or write elsewhere",
+            f"free space on {mount} or {elsewhere}",
+            free_on=mount,
         )
     if exc.errno == errno.EROFS:
         where = str(mount_point(target)) if target is not None else "a file system"
@@ -203,6 +220,12 @@ def os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> Bundle
         f"no such file or directory: {text}",
         "check the path; a missing directory is not created for an input",
     )
+
+
+def _scratch(path: Path) -> bool:
+    """Whether ``path`` is in the temporary directory (bundler's scratch space)."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    return tmp in Path(os.path.abspath(path)).parents
 
 
 @contextmanager
