@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 from bundler.atomic import atomic_write
 from bundler.errors import BuildError, SubprocessError
 from bundler.events import NullReporter, Reporter
-from bundler.pkgcache import heal_conda_cache, sha256_of
+from bundler.pkgcache import file_matches, heal_conda_cache
 from bundler.platforms import cache_root, host_platform
 from bundler.proc import run
 from bundler.solve.lockfile import LockedPackage, locked_packages, require_fresh
@@ -334,13 +334,14 @@ def _site_packages(prefix: Path, py_version: str | None) -> Path | None:
 def fetch_wheel(pkg: LockedPackage, cache: Path, reporter: Reporter | None = None) -> Path:
     """The wheel of ``pkg`` from the cache, downloading and checking it when absent.
 
-    A cached wheel is checked against the locked sha256 on every use; a damaged one is
-    reported, removed and downloaded again.
+    A cached wheel is checked against the locked sha256 on every use (hashed again when
+    its size, mtime or inode changed); a damaged one is reported, removed and downloaded
+    again.
     """
     name = os.path.basename(unquote(urlparse(pkg.url).path))
     dest = cache / pkg.sha256[:2] / pkg.sha256 / name
     if dest.is_file():
-        if sha256_of(dest) == pkg.sha256:
+        if file_matches(dest, pkg.sha256):
             return dest
         (reporter or NullReporter()).warn(
             f"wheel cache: {dest} does not match its sha256; removed, downloading it again"

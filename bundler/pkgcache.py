@@ -8,11 +8,13 @@ entry without comparing).  Before an install, each entry the lock uses is checke
 against the package's own ``info/paths.json`` (size and sha256 of every file) and the
 sha256 rattler recorded for it (``<entry>.lock``: an 8-byte revision, then the
 package's sha256).  A damaged entry is removed, so rattler extracts it again from its
-channel and checks the download against the lock's hash.
+channel and checks the download against the lock's hash.  An entry found whole is
+not hashed again while its files' sizes, mtimes and inodes stay the same (``CHECKED``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from bundler.atomic import atomic_write
 from bundler.errors import BuildError
 from bundler.events import Reporter
 
@@ -91,11 +94,44 @@ def entry_problem(entry: Path, sha256: bytes | None) -> str | None:
         paths = json.loads((entry / "info" / "paths.json").read_bytes())["paths"]
     except (OSError, ValueError, KeyError, TypeError):
         return "has no readable info/paths.json"
+    stamp, checked = _stamp(entry, paths), entry.parent / CHECKED / entry.name
+    if stamp is not None and _read(checked) == stamp:
+        return None  # hashed before, and no file changed since
     for item in paths:
         problem = _path_problem(entry, item)
         if problem is not None:
             return problem
+    if stamp is not None:
+        with contextlib.suppress(OSError):  # a read-only cache is checked every time
+            checked.parent.mkdir(exist_ok=True)
+            with atomic_write(checked) as tmp:
+                tmp.write_text(stamp)
     return None
+
+
+#: Beside the entries: for each entry hashed and found whole, the fingerprint of its
+#: files' metadata (size, mtime, inode) at that time.  An entry whose fingerprint is
+#: unchanged is not hashed again: truncating or rewriting a file changes it.
+CHECKED = ".bundler-checked"
+
+
+def _stamp(entry: Path, paths: list[dict[str, Any]]) -> str | None:
+    digest = hashlib.sha256()
+    for item in paths:
+        rel = str(item.get("_path", ""))
+        try:
+            st = os.lstat(entry / rel)
+        except OSError:
+            return None
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
 
 
 def _recorded_sha256(entry: Path) -> bytes | None:
@@ -122,6 +158,25 @@ def _path_problem(entry: Path, item: dict[str, Any]) -> str | None:
     if sha and sha256_of(path) != sha:
         return f"has {rel} altered (sha256 differs)"
     return None
+
+
+def file_matches(path: Path, sha256: str) -> bool:
+    """Whether the cached file ``path`` has this sha256 (hashed again only if it changed).
+
+    The last match is remembered beside it (``.NAME.checked``: the hash, size, mtime and
+    inode), so a wheel cache of gigabytes is not read whole on every build.
+    """
+    st = os.stat(path)
+    seen = f"{sha256} {st.st_size} {st.st_mtime_ns} {st.st_ino}"
+    checked = path.with_name(f".{path.name}.checked")
+    if _read(checked) == seen:
+        return True
+    if sha256_of(path) != sha256:
+        checked.unlink(missing_ok=True)
+        return False
+    with contextlib.suppress(OSError), atomic_write(checked) as tmp:
+        tmp.write_text(seen)
+    return True
 
 
 def sha256_of(path: Path) -> str:
