@@ -167,3 +167,24 @@ def test_processes_using_finds_an_open_file_and_a_working_directory(tmp_path: Pa
             p.kill()
             p.wait()
     assert processes_using(held.parent) == []
+
+
+def test_a_leftover_prefix_is_rebuilt_once_nothing_uses_it(tmp_path: Path) -> None:
+    """What a killed pack leaves: its prefix, and a process still working in it."""
+    from bundler.build import build_location, build_prefix_path
+    from bundler.events import RecordingReporter
+
+    prefix = build_prefix_path("left", "linux-64", tmp_path / "root")
+    (prefix / "lib").mkdir(parents=True)
+    (prefix / "lib" / "half-written").write_text("x")
+    # An orphaned installer: still in the prefix for a while, then done.
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"], cwd=prefix)
+    reporter = RecordingReporter()
+    try:
+        with build_location(prefix, reporter) as where:
+            assert orphan.poll() is not None  # it was waited for, not raced
+            assert list(where.iterdir()) == []  # and its leftovers removed
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert any(f"waiting for pid {orphan.pid}" in s for s in reporter.steps), reporter.steps
