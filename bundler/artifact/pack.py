@@ -454,11 +454,17 @@ def _write_pack(
 
 
 def check_writable(output: Path) -> None:
-    """Refuse before any work when ``output``'s directory cannot take a new file."""
+    """Refuse before any work when ``output``'s directory cannot take a new file.
+
+    Nothing is created: the probe is an unnamed temporary file in the nearest existing
+    directory on the way to ``output``.
+    """
+    probe = output.parent.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
     with os_errors(output):
-        output.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with tempfile.TemporaryFile(dir=output.parent, prefix=f".{output.name}."):
+            with tempfile.TemporaryFile(dir=probe, prefix=f".{output.name}."):
                 pass
         except OSError as exc:  # name the output, not the probe file
             raise OSError(exc.errno, exc.strerror, os.fspath(output)) from exc
