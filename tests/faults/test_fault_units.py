@@ -188,3 +188,36 @@ def test_a_leftover_prefix_is_rebuilt_once_nothing_uses_it(tmp_path: Path) -> No
         orphan.kill()
         orphan.wait()
     assert any(f"waiting for pid {orphan.pid}" in s for s in reporter.steps), reporter.steps
+
+
+def test_sweep_removes_only_what_a_killed_writer_left(tmp_path: Path) -> None:
+    from bundler.atomic import discard, sweep, temp_path
+
+    final = tmp_path / "app.tar.gz"
+    stale = tmp_path / ".app.tar.gz.k2j_9xq1.part"  # a writer killed with -9 left it
+    stale.write_bytes(b"half")
+    unrelated = [tmp_path / ".app.tar.gz.json.k2j_9xq1.part", tmp_path / "app.tar.gz"]
+    for path in unrelated:
+        path.write_bytes(b"other")
+    # A live writer in another process: its temporary file survives our sweep.
+    code = (
+        "import sys; from pathlib import Path; from bundler.atomic import temp_path; "
+        f"print(temp_path(Path({str(final)!r}), []), flush=True); sys.stdin.read()"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None
+        theirs = Path(other.stdout.readline().strip())
+        created: list[Path] = []
+        ours = temp_path(final, created)  # sweeps first
+        assert not stale.exists()
+        assert theirs.exists() and ours.exists()
+        assert all(p.exists() for p in unrelated)
+        assert sweep(final) == []  # ours and theirs are both held
+        discard(created)
+    finally:
+        other.kill()
+        other.wait()
+    assert sweep(final) == [theirs]  # its writer is gone now

@@ -12,6 +12,7 @@ must not reach other tests); the wheel cache is the shared one, read-only here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -206,9 +207,15 @@ def no_process_uses(prefix: Path) -> list[int]:
 
 def _partial(directory: Path) -> Callable[[], bool]:
     """True once a temporary archive in ``directory`` holds bytes: packing has begun."""
-    return lambda: any(
-        p.name.endswith(".part") and p.stat().st_size > 0 for p in directory.iterdir()
-    )
+
+    def started() -> bool:
+        for path in directory.iterdir():
+            with contextlib.suppress(FileNotFoundError):  # renamed into place meanwhile
+                if path.name.endswith(".part") and path.stat().st_size > 0:
+                    return True
+        return False
+
+    return started
 
 
 @pytest.mark.parametrize(
@@ -237,6 +244,7 @@ def test_killed_pack_next_pack_gives_the_same_bytes(
         assert litter(dist, out.name) == []  # killed: nothing under the final names
     assert no_process_uses(prefix) == []  # pip and the like died with bundler
     assert pack(fault_env, workspace, variant, out) == want
+    assert [p.name for p in dist.iterdir() if p.name.endswith(".part")] == []  # swept
 
 
 def test_killed_lock_leaves_the_lock_whole(
