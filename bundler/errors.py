@@ -132,7 +132,10 @@ class FileSystemError(BundlerError):
     def one_line(self) -> str:
         if self.free_on is None:
             return super().one_line()
-        free = mib(free_bytes(self.free_on))
+        try:
+            free = mib(free_bytes(self.free_on))
+        except OSError:
+            return super().one_line()
         return BundlerError(self.message, f"{free} free there; {self.hint}").one_line()
 
 
@@ -210,14 +213,14 @@ def os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> Bundle
             free_on=mount,
         )
     if exc.errno == errno.EROFS:
-        where = str(mount_point(target)) if target is not None else "a file system"
-        return FileSystemError(f"{where} is read-only: cannot write {text}", _WRITE_HINT)
+        mounted = str(mount_point(target)) if target is not None else "a file system"
+        return FileSystemError(f"{mounted} is read-only: cannot write {text}", _WRITE_HINT)
     if exc.errno in (errno.EACCES, errno.EPERM):
         return FileSystemError(
             f"permission denied: {text}", "choose a path you may write, or change its permissions"
         )
     return FileSystemError(
-        f"no such file or directory: {text}",
+        f"{(exc.strerror or 'no such file or directory').lower()}: {text}",
         "check the path; a missing directory is not created for an input",
     )
 

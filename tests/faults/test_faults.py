@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from bundler.build import build_prefix_path, processes_using
+from bundler.errors import mount_point
 from tests.support.fixtures import copy_workspace
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
@@ -104,9 +105,12 @@ def mount_dir(tmp_path: Path) -> Iterator[Path]:
     """An empty directory to mount over; whatever is mounted there is unmounted after."""
     point = tmp_path / "mnt"
     point.mkdir()
-    yield point
-    while os.path.ismount(point):
-        subprocess.run(["umount", str(point)], check=True)
+    try:
+        yield point
+    finally:
+        # os.path.ismount misses a bind mount of a directory on the same file system
+        while mount_point(point) == point:
+            subprocess.run(["umount", str(point)], check=True)
 
 
 def sh(*cmd: str) -> None:
