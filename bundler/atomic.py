@@ -4,11 +4,17 @@ Files are written under a temporary name in their final directory and renamed in
 place at the end.  Creating the temporary file and the final renames run with
 SIGINT/SIGTERM held back, so an interrupt lands either before the temporary file
 exists or inside the ``try`` that removes it, never in between.
+
+Only ``kill -9`` leaves a temporary file behind.  Each one is flocked by its writer
+while it lives, so the next writer of the same final name removes those that no
+process holds (``sweep``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -17,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _HELD = {signal.SIGINT, signal.SIGTERM}
+_OWNED: dict[Path, int] = {}  # this process's temporary files -> the descriptor flocking each
 
 
 @contextmanager
@@ -39,11 +46,44 @@ def temp_path(final: Path, created: list[Path], suffix: str = ".part") -> Path:
     registered before an interrupt can be delivered.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    sweep(final, suffix)
     with held_signals():
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
-        os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # alive: sweep leaves it alone
+        _OWNED[Path(tmp)] = fd
         created.append(Path(tmp))
     return Path(tmp)
+
+
+def sweep(final: Path, suffix: str = ".part") -> list[Path]:
+    """Remove the temporary files of ``final`` that no live writer holds; return them."""
+    name = re.compile(rf"\.{re.escape(final.name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}")
+    removed = []
+    for path in final.parent.iterdir() if final.parent.is_dir() else ():
+        if name.fullmatch(path.name) and _unheld(path):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _unheld(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # its writer is alive
+    finally:
+        os.close(fd)
+    return True
+
+
+def _release(path: Path) -> None:
+    fd = _OWNED.pop(path, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def commit(pairs: Sequence[tuple[Path, Path]], mode: int = 0o644) -> None:
@@ -53,11 +93,13 @@ def commit(pairs: Sequence[tuple[Path, Path]], mode: int = 0o644) -> None:
             os.chmod(tmp, mode)
         for tmp, final in pairs:
             os.replace(tmp, final)
+            _release(tmp)
 
 
 def discard(paths: Sequence[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
+        _release(path)
 
 
 @contextmanager

@@ -9,13 +9,16 @@ bundler's wheel cache, checked against the locked sha256, and installed with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import os
 import shutil
 import stat
 import sys
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from urllib.parse import unquote, urlparse
 from bundler.atomic import atomic_write
 from bundler.errors import BuildError, SubprocessError
 from bundler.events import NullReporter, Reporter
+from bundler.pkgcache import file_matches, heal_conda_cache
 from bundler.platforms import cache_root, host_platform
 from bundler.proc import run
 from bundler.solve.lockfile import LockedPackage, locked_packages, require_fresh
@@ -71,20 +75,22 @@ def build_prefix_path(variant: str, platform: str, root: Path | None = None) -> 
 
 
 @contextmanager
-def build_location(prefix: Path) -> Iterator[Path]:
+def build_location(prefix: Path, reporter: Reporter | None = None) -> Iterator[Path]:
     """Hold ``prefix`` (see ``build_prefix_path``) empty and ours for the block.
 
     The build root is shared by every user of the machine, like ``/tmp`` (mode 1777):
     a lock file beside the prefix makes concurrent packs of one variant wait for each
     other, whoever runs them; the prefix is created empty by this process and removed
-    afterwards.  A prefix left behind by another user is an error, never reused.
+    afterwards.  A prefix left behind by another user is an error, never reused; one
+    left by a pack of ours that was killed is removed once no process (an orphaned
+    installer) still uses it.
     """
     root = prefix.parent
     _shared_root(root)
     fd = _open_lock(root / f".{prefix.name[:40]}.lock")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _claim(prefix)
+        _claim(prefix, reporter or NullReporter())
         try:
             yield prefix
         finally:
@@ -144,7 +150,7 @@ def _open_lock(path: Path) -> int:
     raise BuildError(f"cannot open the lock file {path}: it keeps changing")
 
 
-def _claim(prefix: Path) -> None:
+def _claim(prefix: Path, reporter: Reporter) -> None:
     try:
         st = os.lstat(prefix)
     except FileNotFoundError:
@@ -155,8 +161,57 @@ def _claim(prefix: Path) -> None:
                 f"build prefix {prefix} belongs to uid {st.st_uid} (left by another pack)",
                 "remove it as that user or root, then pack again",
             )
-        remove_tree(prefix)  # our own, left by a pack that was killed
+        _wait_for_users(prefix, reporter)  # our own, left by a pack that was killed
+        remove_tree(prefix)
     os.mkdir(prefix, 0o755)
+
+
+USERS_TIMEOUT = 600.0
+
+
+def _wait_for_users(prefix: Path, reporter: Reporter, timeout: float = USERS_TIMEOUT) -> None:
+    """Wait until no process runs from or holds files open under ``prefix``."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while pids := processes_using(prefix):
+        names = ", ".join(f"pid {pid} ({_command_name(pid)})" for pid in pids[:5])
+        if not waited:
+            reporter.step(f"waiting for {names}, still writing into the leftover {prefix}")
+            waited = True
+        if time.monotonic() > deadline:
+            raise BuildError(
+                f"build prefix {prefix} is still in use by {names}",
+                f"stop them ('kill {' '.join(map(str, pids))}'), then pack again",
+            )
+        time.sleep(0.2)
+
+
+def processes_using(path: Path) -> list[int]:
+    """Processes (other than this one) whose executable, directory or open files are in ``path``."""
+    root = str(path)
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            links = _proc_links(entry.path)
+            if any(link == root or link.startswith(root + "/") for link in links):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def _proc_links(pid_dir: str) -> Iterator[str]:
+    names = [f"{pid_dir}/exe", f"{pid_dir}/cwd"]
+    with contextlib.suppress(OSError):
+        names += [f"{pid_dir}/fd/{fd}" for fd in os.listdir(f"{pid_dir}/fd")]
+    for name in names:
+        with contextlib.suppress(OSError):
+            yield os.readlink(name)
+
+
+def _command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "gone"
 
 
 def _conda_records(variant: Variant, platform: str) -> list[object]:
@@ -211,6 +266,7 @@ def build_prefix(
     if prefix.exists() and any(prefix.iterdir()):
         raise BuildError(f"build prefix {prefix} is not empty", "remove it first")
     records = _conda_records(variant, platform)
+    heal_conda_cache(records, cache / "pkgs", variant.lock_path, reporter)
     reporter.step(f"installing {len(records)} conda packages")
     try:
         asyncio.run(
@@ -275,12 +331,22 @@ def _site_packages(prefix: Path, py_version: str | None) -> Path | None:
     return prefix / "lib" / f"python{mm}" / "site-packages"
 
 
-def fetch_wheel(pkg: LockedPackage, cache: Path) -> Path:
-    """The wheel of ``pkg`` from the cache, downloading and checking it when absent."""
+def fetch_wheel(pkg: LockedPackage, cache: Path, reporter: Reporter | None = None) -> Path:
+    """The wheel of ``pkg`` from the cache, downloading and checking it when absent.
+
+    A cached wheel is checked against the locked sha256 on every use (hashed again when
+    its size, mtime or inode changed); a damaged one is reported, removed and downloaded
+    again.
+    """
     name = os.path.basename(unquote(urlparse(pkg.url).path))
     dest = cache / pkg.sha256[:2] / pkg.sha256 / name
     if dest.is_file():
-        return dest
+        if file_matches(dest, pkg.sha256):
+            return dest
+        (reporter or NullReporter()).warn(
+            f"wheel cache: {dest} does not match its sha256; removed, downloading it again"
+        )
+        dest.unlink()
     digest = hashlib.sha256()
     try:
         with atomic_write(dest) as tmp, open(tmp, "wb") as out:
@@ -311,7 +377,7 @@ def _install_pip(
     wheels = []
     for i, pkg in enumerate(pkgs):
         reporter.progress("fetching wheels", i, len(pkgs))
-        wheels.append(fetch_wheel(pkg, cache))
+        wheels.append(fetch_wheel(pkg, cache, reporter))
     reporter.progress("fetching wheels", len(pkgs), len(pkgs))
     reporter.step(f"pip install of {len(pkgs)} locked wheels (hashes required)")
     python = prefix / "bin" / "python"
@@ -330,11 +396,7 @@ def _install_pip(
         try:
             run(
                 [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "--python",
-                    str(python),
+                    *_pip_under(python),
                     "install",
                     "--no-deps",
                     "--no-index",
@@ -349,11 +411,29 @@ def _install_pip(
                     str(req),
                 ],
                 what=f"pip install for variant '{variant.name}'",
-                env={"PIP_CONFIG_FILE": os.devnull, "PYTHONNOUSERSITE": "1"},
+                env={
+                    "PIP_CONFIG_FILE": os.devnull,
+                    "PYTHONNOUSERSITE": "1",
+                    "_PIP_RUNNING_IN_SUBPROCESS": "1",  # see _pip_under
+                },
                 reporter=reporter,
             )
         except SubprocessError as exc:
             raise BuildError(exc.message, "see the pip output above") from exc
+
+
+def _pip_under(python: Path) -> list[str]:
+    """bundler's pip run by the prefix's ``python``, as ``pip --python`` does it.
+
+    ``pip --python X`` starts ``X <pip>/__pip-runner__.py`` as a child of its own and
+    waits; doing that here directly makes the installer bundler's own child, which
+    dies with bundler (proc.run), instead of a grandchild that a killed pack orphans.
+    """
+    spec = importlib.util.find_spec("pip")
+    runner = Path(spec.origin).parent / "__pip-runner__.py" if spec and spec.origin else None
+    if runner is None or not runner.is_file():  # a pip without the runner: let it re-exec
+        return [sys.executable, "-m", "pip", "--python", str(python)]
+    return [str(python), str(runner), "--python", str(python)]
 
 
 def remove_tree(path: Path) -> None:

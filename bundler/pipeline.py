@@ -25,6 +25,7 @@ from bundler.artifact.pack import (
     ArchiveOptions,
     PackResult,
     check_compression,
+    check_writable,
     sha256_file,
     write_pack,
 )
@@ -151,6 +152,7 @@ def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:
     """Execute the plan's steps in order; nothing is left under the output's name on failure."""
     reporter = reporter or NullReporter()
     variant = plan.variant
+    check_writable(plan.output)  # a read-only -o fails now, not after the build
     if variant is None:
         return write_pack(plan.prefix, plan.output, plan.identity, plan.archive, reporter)
     assert plan.platform is not None
@@ -160,7 +162,7 @@ def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:
         for p in locked_packages(variant, plan.platform)
     )
     identity = replace(plan.identity, lock_sha256=sha256_file(variant.lock_path), packages=locked)
-    with build_location(plan.prefix):
+    with build_location(plan.prefix, reporter):
         built = build_prefix(variant, plan.platform, plan.prefix, reporter=reporter)  # 2. build
         identity = replace(identity, python=built.python_version)
         # 3. pack and 4. manifest: written together, renamed into place together

@@ -18,11 +18,12 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from errno import ENOENT
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
 from bundler.artifact.formats import archive_kind
-from bundler.errors import BundlerError, VerifyError
+from bundler.errors import BundlerError, VerifyError, os_error
 from bundler.events import NullReporter, Reporter
 
 __all__ = [
@@ -267,6 +268,10 @@ def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
         hint = "extract into an empty directory; the archive may have been altered"
         raise VerifyError(f"{archive.name}: refusing member: {exc}", hint) from exc
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        # a full or read-only scratch disk is the machine's fault, not the archive's
+        mapped = os_error(exc, dest) if isinstance(exc, OSError) and exc.errno != ENOENT else None
+        if mapped is not None:
+            raise mapped from exc
         raise VerifyError(
             f"{archive.name} could not be extracted: {type(exc).__name__}: {exc}",
             "the archive is truncated or corrupt; pack it again",

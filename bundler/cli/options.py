@@ -1,7 +1,8 @@
 """What every command shares: the common options, the reporter, and errors -> exit codes.
 
 ``reporting`` is the one place a ``BundlerError`` becomes ``error: <one line>`` on
-stderr and the error's exit code; an interrupt becomes exit 130.
+stderr and the error's exit code (an ``OSError`` the user can fix, such as a full
+disk, first becomes a ``FileSystemError``); an interrupt becomes exit 130.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bundler.errors import BundlerError, SubprocessError
+from bundler.errors import BundlerError, SubprocessError, os_error
 from bundler.render import ConsoleReporter
 
 WorkspaceOpt = Annotated[
@@ -41,6 +42,11 @@ def reporting(quiet: bool, as_json: bool, verbose: bool = False) -> Iterator[Con
             yield reporter
     except BundlerError as exc:
         _fail(exc)
+    except OSError as exc:  # a full disk, a read-only target...: the user's to fix
+        mapped = os_error(exc)
+        if mapped is None:
+            raise
+        _fail(mapped)
     except KeyboardInterrupt:
         print("interrupted; nothing was written under a final name", file=sys.stderr)
         raise typer.Exit(130) from None

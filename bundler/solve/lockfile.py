@@ -9,6 +9,7 @@ bundler's own data (the inputs hash, the variant) lives in
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -68,7 +69,7 @@ class LockedPackage:
         hashes = entry.get("hash") or {}
         return cls(
             name=entry["name"],
-            version=str(entry["version"]),
+            version=entry["version"],
             manager=entry["manager"],
             platform=entry["platform"],
             url=entry["url"],
@@ -155,10 +156,53 @@ def lock_state(variant: Variant) -> LockState:
     return LockState.FRESH
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def checked_entry(path: Path, index: int, entry: Any) -> dict[str, Any]:
+    """``entry`` (the lock's package number ``index``) if its fields have the right types.
+
+    A hand edit can turn a field into something else: YAML reads an all-digit sha256 or
+    ``version: 1.10`` as a number.  Each problem is one LockStateError naming the lock,
+    the package and the field.
+    """
+    if not isinstance(entry, dict):
+        raise _bad_field(path, f"package #{index + 1}", "entry", "is not a mapping")
+    name = entry.get("name")
+    who = f"package {name}" if isinstance(name, str) and name else f"package #{index + 1}"
+    for key in ("name", "version", "manager", "platform", "url"):
+        value = entry.get(key)
+        if not isinstance(value, str) or not value:
+            got = "missing" if value in (None, "") else f"{_kind(value)} ({value!r})"
+            raise _bad_field(path, who, key, f"is {got}, not a string")
+    sha = (entry.get("hash") or {}).get("sha256") if isinstance(entry.get("hash"), dict) else None
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        got = "missing" if sha is None else f"{_kind(sha)} ({str(sha)[:70]})"
+        raise _bad_field(path, who, "hash.sha256", f"is {got}, not 64 hexadecimal digits")
+    return entry
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _bad_field(path: Path, who: str, key: str, problem: str) -> LockStateError:
+    return LockStateError(
+        f"{path}: {who}: field {key} {problem}",
+        "locks are written by 'bundler lock'; run it again rather than editing by hand",
+    )
+
+
 def locked_packages(variant: Variant, platform: str) -> list[LockedPackage]:
     """All locked packages of ``variant`` for ``platform``, conda first."""
-    data = load_lock_data(variant.lock_path)
-    pkgs = [LockedPackage.from_entry(e) for e in data["package"] if e["platform"] == platform]
+    path = variant.lock_path
+    data = load_lock_data(path)
+    entries = [checked_entry(path, i, e) for i, e in enumerate(data["package"])]
+    pkgs = [LockedPackage.from_entry(e) for e in entries if e["platform"] == platform]
     if not pkgs:
         raise LockStateError(
             f"{variant.lock_path}: no packages for platform {platform}",
