@@ -46,7 +46,8 @@ from bundler import proc
 from bundler.artifact.formats import archive_kind
 from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
 from bundler.artifact.readers import extract_members, zip_symlinks
-from bundler.check.elf import LinkageReport, check_linkage
+from bundler.check.dists import display
+from bundler.check.elf import HOST_KINDS, LinkageReport, check_linkage
 from bundler.check.report import NEED_EXTRACTION, Check, VerifyReport
 from bundler.check.report import failed as _failed
 from bundler.check.report import passed as _passed
@@ -304,9 +305,20 @@ def _check_linkage(root: Path, reporter: Reporter) -> Check:
     if report.system_runtime:
         users = ", ".join(f"{k} ×{v}" for k, v in report.system_runtime.items())
         notes.append(f"from the host's GCC runtime: {users}")
-    if report.driver:
-        notes.append("from the NVIDIA driver: " + ", ".join(report.driver))
     details = [f"unreadable ELF file {f}: {r}" for f, r in report.unreadable]
+    if report.by_package:
+        loaded = sum(report.by_package.values())
+        owners = ", ".join(display(d) for d in report.by_package)
+        details.append(
+            f"{loaded} needed libraries are not on the ELF search path but are loaded by the "
+            f"Python packages that require their distribution first: {owners}"
+        )
+    warnings = [
+        f"needs on the host ({HOST_KINDS[kind]}): {', '.join(sonames)}"
+        for kind, sonames in report.host.items()
+    ]
+    warnings += [f"optional module {o}" for o in report.optional]
+    warnings += [str(u) for u in report.unrequired]
     summary = f"{report.dynamic_objects} dynamically linked of {report.elf_files} ELF files"
     if report.unresolved:
         return _failed(
@@ -314,9 +326,10 @@ def _check_linkage(root: Path, reporter: Reporter) -> Check:
             f"{summary}; {len(report.unresolved)} needed libraries not found",
             [str(u) for u in report.unresolved],
             details,
+            warnings,
         )
     tail = f" ({'; '.join(notes)})" if notes else ""
-    return _passed("linkage", f"{summary}; all needed libraries resolve{tail}", details)
+    return _passed("linkage", f"{summary}; all needed libraries resolve{tail}", details, warnings)
 
 
 def _check_guards(manifest: Manifest | None) -> Check:
