@@ -1,12 +1,13 @@
 """Dynamic linkage of the ELF files in an unpacked environment, without ``ldd``.
 
-``check_linkage(root)`` walks a tree, opens only files that start with ``\\x7fELF``,
-reads the dynamic section of each (DT_NEEDED, DT_RPATH, DT_RUNPATH) with pyelftools
-and decides, for every needed soname, whether the loader would find it inside the
-environment or in the system's C runtime and driver libraries.  Running ``ldd`` would
-execute the loader on foreign binaries and resolve against whatever the host has
-installed; reading the tables says what the archive itself provides, so a gpu archive
-is checked on a machine without a GPU or CUDA.
+``check_linkage(root)`` walks a tree once, opens only the files something maps (named
+like a shared object, or executable) that start with ``\\x7fELF``, and reads the
+dynamic section of each (DT_NEEDED, DT_RPATH, DT_RUNPATH) with pyelftools: a few
+kilobytes however large the file.  It decides, for every needed soname, whether the
+loader would find it inside the environment or in the host's C runtime and driver
+libraries.  Running ``ldd`` would execute the loader on foreign binaries and resolve
+against whatever the host has installed; reading the tables says what the archive
+itself provides, so a gpu archive is checked on a machine without a GPU or CUDA.
 
 A needed soname resolves when, in this order:
 
@@ -16,7 +17,10 @@ A needed soname resolves when, in this order:
 3. the object's own directory holds it (libraries that travel together);
 4. it is a system library every Linux host provides: the glibc family, the GCC
    C/C++ runtime that manylinux wheels rely on (allowed, but counted), and the
-   NVIDIA driver libraries that only exist where the GPU does.
+   libraries only some hosts have (``HOST_LIBRARIES``: the NVIDIA driver, RDMA).
+
+Beyond the loader, ``check_linkage`` models how wheels load each other's libraries
+from Python (``bundler.check.dists``): see its docstring for every verdict.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import IO
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSegment
+from elftools.common.utils import struct_parse
 from elftools.elf.elffile import ELFFile
 
 from bundler.check.dists import DistIndex, display
@@ -128,40 +132,83 @@ def read_dynamic(path: str | os.PathLike[str]) -> DynamicInfo | None:
     None for files the loader never maps by soname: relocatable objects, core files,
     and statically linked programs (no PT_DYNAMIC).  Raises ``ElfReadError`` when
     the file is truncated or malformed.
+
+    Only what the loader reads is read, as the loader reads it: the ELF header, the
+    program headers, the PT_DYNAMIC entries, and the few strings they name (found
+    through DT_STRTAB and the PT_LOAD segments, not the section headers, which a
+    stripped file may lack and which pyelftools would parse all of).  A 1 GB CUDA
+    library costs a few kilobytes.
     """
     try:
         with open(path, "rb") as f:
             elf = ELFFile(f)
             if elf["e_type"] not in ("ET_EXEC", "ET_DYN"):
                 return None
-            for segment in elf.iter_segments():
-                if not isinstance(segment, DynamicSegment):
-                    continue
-                needed: list[str] = []
-                rpath: list[str] = []
-                runpath: list[str] = []
-                soname = None
-                for tag in segment.iter_tags():
-                    # pyelftools sets .needed/.rpath/.runpath/.soname per tag kind
-                    kind, value = tag.entry.d_tag, cast(Any, tag)
-                    if kind == "DT_NEEDED":
-                        needed.append(value.needed)
-                    elif kind == "DT_RPATH":
-                        rpath.extend(_split_path_list(value.rpath))
-                    elif kind == "DT_RUNPATH":
-                        runpath.extend(_split_path_list(value.runpath))
-                    elif kind == "DT_SONAME":
-                        soname = value.soname
-                return DynamicInfo(tuple(needed), tuple(rpath), tuple(runpath), soname)
-            return None
+            return _dynamic_info(elf, f)
     except (ELFError, ValueError, KeyError, UnicodeDecodeError, OSError, AssertionError) as exc:
         # pyelftools raises a handful of types on truncated input (construct's
         # StreamError is a ValueError subclass); all mean "not readable as ELF".
         raise ElfReadError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _dynamic_info(elf: ELFFile, f: IO[bytes]) -> DynamicInfo | None:
+    structs = elf.structs
+    loads: list[tuple[int, int, int]] = []  # (vaddr, filesz, offset)
+    dynamic = None
+    for i in range(elf["e_phnum"]):
+        header = struct_parse(structs.Elf_Phdr, f, elf["e_phoff"] + i * elf["e_phentsize"])
+        if header["p_type"] == "PT_LOAD":
+            loads.append((header["p_vaddr"], header["p_filesz"], header["p_offset"]))
+        elif header["p_type"] == "PT_DYNAMIC":
+            dynamic = header
+    if dynamic is None:
+        return None
+    entries: list[tuple[str, int]] = []
+    size = structs.Elf_Dyn.sizeof()
+    for i in range(max(dynamic["p_filesz"] // size, 0)):
+        entry = struct_parse(structs.Elf_Dyn, f, dynamic["p_offset"] + i * size)
+        if entry["d_tag"] == "DT_NULL":
+            break
+        entries.append((entry["d_tag"], entry["d_val"]))
+    strtab = next((v for t, v in entries if t == "DT_STRTAB"), None)
+    table = None
+    for vaddr, filesz, offset in loads if strtab is not None else ():
+        if vaddr <= strtab < vaddr + filesz:  # type: ignore[operator]
+            table = strtab - vaddr + offset  # type: ignore[operator]
+    if table is None:
+        if any(t in _STRING_TAGS for t, _ in entries):
+            raise ElfReadError("DT_STRTAB lies in no PT_LOAD segment")
+        return DynamicInfo((), (), ())
+    values: dict[str, list[str]] = {t: [] for t in _STRING_TAGS}
+    for tag, value in entries:
+        if tag in values:
+            values[tag].append(_string_at(f, table + value))
+    return DynamicInfo(
+        tuple(values["DT_NEEDED"]),
+        tuple(p for v in values["DT_RPATH"] for p in _split_path_list(v)),
+        tuple(p for v in values["DT_RUNPATH"] for p in _split_path_list(v)),
+        values["DT_SONAME"][0] if values["DT_SONAME"] else None,
+    )
+
+
+_STRING_TAGS = ("DT_NEEDED", "DT_RPATH", "DT_RUNPATH", "DT_SONAME")
+
+
+def _string_at(f: IO[bytes], offset: int) -> str:
+    """The NUL-terminated string at ``offset`` (ElfReadError when the file ends first)."""
+    f.seek(offset)
+    data = b""
+    while b"\0" not in data:
+        chunk = f.read(256)
+        if not chunk:
+            raise ElfReadError(f"a dynamic string at offset {offset} runs past the end")
+        data += chunk
+    return data.split(b"\0", 1)[0].decode("utf-8")
+
+
 def iter_elf_files(root: Path) -> Iterator[Path]:
-    """Regular files under ``root`` that start with the ELF magic.
+    """Regular files under ``root`` that start with the ELF magic and that something
+    maps: named like a shared object, or executable.
 
     Symbolic links are not followed (their targets are visited as regular files)
     and a file with several hard links is visited once.
@@ -196,16 +243,23 @@ class _Tree:
                 if ".so" in entry.name:
                     rel = os.path.relpath(entry.path, top).replace(os.sep, "/")
                     tree.libraries.setdefault(entry.name, []).append(rel)
-                if entry.is_file(follow_symlinks=False) and tree._new(entry, seen):
+                if entry.is_file(follow_symlinks=False) and tree._new(
+                    entry, seen, ".so" in entry.name
+                ):
                     tree.elf_files.append(Path(entry.path))
         return tree
 
     @staticmethod
-    def _new(entry: os.DirEntry[str], seen: set[tuple[int, int]]) -> bool:
-        """A regular file seen for the first time (hard links once) that is ELF."""
+    def _new(entry: os.DirEntry[str], seen: set[tuple[int, int]], library: bool) -> bool:
+        """A regular file seen for the first time (hard links once) that is ELF.
+
+        Only files the loader or Python can map are opened: named like a shared
+        object (``.so`` in the name: libraries and extension modules) or executable.
+        The rest of a large environment (data, sources, headers) costs no read.
+        """
         st = entry.stat(follow_symlinks=False)
-        if st.st_size < 52:  # smaller than any ELF header
-            return False
+        if st.st_size < 52 or not (library or st.st_mode & 0o111):
+            return False  # smaller than any ELF header, or nothing maps it
         if st.st_nlink > 1:
             key = (st.st_dev, st.st_ino)
             if key in seen:
