@@ -170,11 +170,8 @@ def _dynamic_info(elf: ELFFile, f: IO[bytes]) -> DynamicInfo | None:
         if entry["d_tag"] == "DT_NULL":
             break
         entries.append((entry["d_tag"], entry["d_val"]))
-    strtab = next((v for t, v in entries if t == "DT_STRTAB"), None)
-    table = None
-    for vaddr, filesz, offset in loads if strtab is not None else ():
-        if vaddr <= strtab < vaddr + filesz:  # type: ignore[operator]
-            table = strtab - vaddr + offset  # type: ignore[operator]
+    strtab = next((v for t, v in entries if t == "DT_STRTAB"), -1)
+    table = next((strtab - v + o for v, size, o in loads if v <= strtab < v + size), None)
     if table is None:
         if any(t in _STRING_TAGS for t, _ in entries):
             raise ElfReadError("DT_STRTAB lies in no PT_LOAD segment")
