@@ -38,18 +38,20 @@ def gcc_library(path: Path, soname: str, needs: tuple[Path, ...] = ()) -> Path:
     return path
 
 
-def dist_info(root: Path, name: str, requires: tuple[str, ...] = ()) -> None:
+def dist_info(
+    root: Path, name: str, requires: tuple[str, ...] = (), package: str | None = None
+) -> None:
     """``name-1.0.dist-info`` with METADATA (Requires-Dist) and a RECORD listing every
-    file under ``site-packages/<name>/`` (as pip writes it)."""
+    file under ``site-packages/<package>/`` (default: the name), as pip writes it."""
     site = root / SITE
-    info = site / f"{name}-1.0.dist-info"
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
     info.mkdir(parents=True)
     lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
     lines += [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(lines) + "\n")
-    files = sorted(p for p in (site / name).rglob("*") if p.is_file())
+    files = sorted(p for p in (site / (package or name)).rglob("*") if p.is_file())
     rows = [f"{p.relative_to(site).as_posix()},sha256=x,1" for p in files]
-    rows += [f"{name}-1.0.dist-info/METADATA,,", f"{name}-1.0.dist-info/RECORD,,"]
+    rows += [f"{info.name}/METADATA,,", f"{info.name}/RECORD,,"]
     (info / "RECORD").write_text("\n".join(rows) + "\n")
 
 
@@ -154,3 +156,20 @@ def test_requires_follows_extras_markers_and_transitive_requirements(tmp_path: P
     assert index.requires("d") == {"d", "b"}  # without the extra, no c
     assert index.owners(f"{SITE}/c/__init__.py") == {"c"}
     assert index.listing("__init__.py") == {"a", "b", "c", "d", "e"}
+
+
+def test_a_package_requiring_cuda_pathfinder_loads_nvidia_wheel_libraries(tmp_path: Path) -> None:
+    """CuPy requires no nvidia-* wheel, but loads their libraries with cuda-pathfinder."""
+    site = tmp_path / SITE
+    cublas = gcc_library(site / "nvidia" / "cublas" / "lib" / "libcublas.so.12", "libcublas.so.12")
+    (site / "cuda" / "pathfinder").mkdir(parents=True)
+    (site / "cuda" / "pathfinder" / "__init__.py").write_text("")
+    (site / "cupy").mkdir()
+    (site / "cupy" / "__init__.py").write_text("from . import cublas\n")
+    gcc_library(site / "cupy" / f"cublas{EXT}", f"cublas{EXT}", (cublas,))
+    dist_info(tmp_path, "nvidia-cublas-cu12", (), package="nvidia/cublas")
+    dist_info(tmp_path, "cuda-pathfinder", (), package="cuda/pathfinder")
+    dist_info(tmp_path, "cupy", ("numpy", "cuda-pathfinder>=1.3"))
+    report = check_linkage(tmp_path)
+    assert report.ok and report.unrequired == ()
+    assert dict(report.by_package) == {"nvidia-cublas-cu12": 1}
