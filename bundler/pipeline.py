@@ -136,16 +136,9 @@ def _plan_prefix(options: PackOptions, prefix: Path) -> PackPlan:
         threads=options.threads,
         exclude=options.exclude,
         kept=options.kept,
-        cuda=_has_cuda(prefix),
         bytecode=not keep_bytecode,
     )
     return PackPlan(prefix, options.output, identity, archive)
-
-
-def _has_cuda(prefix: Path) -> bool:
-    """An existing prefix with CUDA packages (their JIT links static device runtimes)."""
-    meta = prefix / "conda-meta"
-    return any(meta.glob("cuda-version-*.json")) or (prefix / "lib" / "libcudadevrt.a").exists()
 
 
 def run_pack(plan: PackPlan, reporter: Reporter | None = None) -> PackResult:

@@ -6,8 +6,9 @@ Executors (and an image layer for them) need less than the environment holds:
   executor's ``PYTHONPATH`` (YARN, Kubernetes, standalone), so the environment's
   copy is never imported there;
 - ``tests``: test suites that no module of the package imports or names;
-- ``static-libs``: ``lib/*.a``, ``lib/*.la`` (kept for CUDA variants, whose JIT
-  compilers link ``libcudadevrt.a`` at run time);
+- ``static-libs``: ``*.a``, ``*.la`` right in the prefix's ``lib/`` (conda's; never a
+  wheel's under site-packages), kept in a CUDA environment, whose JIT compilers link
+  ``libcudadevrt.a`` at run time;
 - ``docs``: man, info and gtk-doc pages;
 - ``bytecode``: ``*.pyc``, which differs between installs; Python compiles on import.
 
@@ -45,6 +46,11 @@ class Listing:
 
 
 _TEST_DIRS = ("tests", "test")
+#: conda's static libraries: right in the prefix's ``lib/``.  Patterns would not do:
+#: fnmatch's ``*`` crosses ``/``, so ``lib/*.a`` also matched every ``.a`` under
+#: site-packages, where wheels keep the ones they link at run time (numba-cuda links
+#: ``nvidia/cuda_runtime/lib/libcudadevrt.a``).  Wheels' files are never this rule's.
+_STATIC_LIB = re.compile(r"^lib/[^/]+\.(?:a|la)$")
 _PY_ROOT = re.compile(r"^lib/python\d+\.\d+/(?:site-packages/)?")
 _DOC_DIRS = ("share/man/", "share/info/", "share/gtk-doc/", "man/")
 
@@ -364,9 +370,9 @@ def plan_slim(
     - with ``slim`` (or the group named in ``drop``): ``tests``, test suites
       (``tests``/``test`` directories under lib/pythonX.Y) unless a non-test module
       imports them or names them in a string (numexpr's ``__init__`` imports
-      ``numexpr.tests``, for instance); ``static-libs`` (``lib/*.a``, ``lib/*.la``)
-      except for CUDA variants, whose JIT compilers link ``libcudadevrt.a`` at run
-      time; ``docs``, man and info pages;
+      ``numexpr.tests``, for instance); ``static-libs`` (``*.a``, ``*.la`` right in
+      ``lib/``, listed file by file) except for CUDA environments, whose JIT
+      compilers link ``libcudadevrt.a`` at run time; ``docs``, man and info pages;
     - with ``bytecode``: ``*.pyc`` files.
     Headers stay: CuPy, cuDF and torch.compile compile against them at run time.
     """
@@ -382,9 +388,8 @@ def plan_slim(
         test_dirs = sorted({d for p in sizes if (d := _test_dir(p))})
         kept = tuple(d for d in test_dirs if _test_dir_used(d, listing))
         groups["tests"] = [glob.escape(d) + "/*" for d in test_dirs if d not in kept]
-    static = any(p.startswith("lib/") and p.endswith((".a", ".la")) for p in sizes)
-    if "static-libs" in dropping and not cuda and static:
-        groups["static-libs"] = ["lib/*.a", "lib/*.la"]
+    if "static-libs" in dropping and not cuda:
+        groups["static-libs"] = [glob.escape(p) for p in sorted(sizes) if _STATIC_LIB.match(p)]
     if "docs" in dropping:
         docs = [d for d in _DOC_DIRS if any(p.startswith(d) for p in sizes)]
         groups["docs"] = [glob.escape(d) + "*" for d in docs]

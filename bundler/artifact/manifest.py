@@ -69,6 +69,9 @@ class Manifest:
     dropped_imports: tuple[str, ...] = ()  # Spark provides these on executors
     excluded: tuple[str, ...] = ()  # the exclude patterns the archive was written with
     zip_symlinks: Mapping[str, Any] | None = None  # a zip's symlinks, stored as copies
+    # The CUDA the content carries ("12.9"; "12" when only the major is known), whatever
+    # the variant's cuda = says; None: not a CUDA environment, or its version unknown.
+    cuda: str | None = None
     archive: ArchiveRecord = field(default_factory=ArchiveRecord)
     packages: tuple[PackageRecord, ...] = ()
     path: Path | None = field(default=None, compare=False)  # where it was read from
@@ -119,6 +122,8 @@ class Manifest:
         )
         if self.zip_symlinks is not None:
             data["zip_symlinks"] = dict(self.zip_symlinks)
+        if self.cuda is not None:  # absent otherwise: older readers never see it
+            data["cuda"] = self.cuda
         data["archive"] = {
             k: v
             for k, v in (
@@ -171,6 +176,7 @@ class Manifest:
             dropped_imports=fields.names("dropped_imports"),
             excluded=fields.names("excluded"),
             zip_symlinks=fields.mapping("zip_symlinks") if "zip_symlinks" in data else None,
+            cuda=fields.text("cuda"),
             archive=ArchiveRecord(
                 name=archive.text("name"),
                 format=archive.text("format"),

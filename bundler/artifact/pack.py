@@ -52,6 +52,7 @@ from bundler.errors import (
     os_errors,
 )
 from bundler.events import NullReporter, Reporter
+from bundler.solve import cudacontent
 
 ZIP_LEVEL = 4  # zipfile's deflate (zlib), as conda-pack's default gzip level
 
@@ -64,7 +65,9 @@ class ArchiveOptions:
     threads: int | None = None
     exclude: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # content groups kept (GROUPS: everything, a full archive)
-    cuda: bool = False  # keep static libraries (CUDA's JIT links libcudadevrt.a)
+    # the variant sets cuda =: keep static libraries (CUDA's JIT links libcudadevrt.a);
+    # CUDA content (bundler.solve.cudacontent) keeps them without it
+    cuda: bool = False
     bytecode: bool = True  # leave *.pyc out
 
     @property
@@ -543,8 +546,12 @@ def _plan(
 ) -> tuple[Manifest, tuple[str, ...]]:
     """What goes in, recorded in the manifest; and the exclude patterns for conda-pack."""
     listing = read_prefix(prefix, scan="tests" not in options.kept)
+    found = cudacontent.from_paths(listing.sizes)  # the content decides, not cuda =
     plan: SlimPlan = plan_content(
-        listing, keep=options.kept, cuda=options.cuda, bytecode=options.bytecode
+        listing,
+        keep=options.kept,
+        cuda=options.cuda or found is not None,
+        bytecode=options.bytecode,
     )
     exclude = options.exclude + plan.exclude
     manifest = replace(
@@ -560,5 +567,6 @@ def _plan(
         # Spark provides these on the executors' path; verify imports them from Spark's.
         dropped_imports=tuple(sorted(set(plan.dropped_modules))),
         excluded=tuple(exclude),
+        cuda=found.version if found else None,
     )
     return manifest, exclude

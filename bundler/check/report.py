@@ -35,6 +35,9 @@ class Check:
     summary: str
     details: tuple[str, ...] = ()  # what was seen, one line each
     problems: tuple[str, ...] = ()  # what is wrong (failed checks only), one line each
+    # what the user should know but does not fail the check (an optional module that
+    # cannot load, a library only the host provides), one line each
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,17 +46,26 @@ class Check:
             "summary": self.summary,
             "details": list(self.details),
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
         }
 
 
-def passed(name: str, summary: str, details: Iterable[str] = ()) -> Check:
-    return Check(name, "passed", summary, tuple(details))
+def passed(
+    name: str, summary: str, details: Iterable[str] = (), warnings: Iterable[str] = ()
+) -> Check:
+    return Check(name, "passed", summary, tuple(details), warnings=tuple(warnings))
 
 
 def failed(
-    name: str, summary: str, problems: Iterable[str] = (), details: Iterable[str] = ()
+    name: str,
+    summary: str,
+    problems: Iterable[str] = (),
+    details: Iterable[str] = (),
+    warnings: Iterable[str] = (),
 ) -> Check:
-    return Check(name, "failed", summary, tuple(details), tuple(problems) or (summary,))
+    return Check(
+        name, "failed", summary, tuple(details), tuple(problems) or (summary,), tuple(warnings)
+    )
 
 
 def skipped(name: str, reason: str, details: Iterable[str] = ()) -> Check:
@@ -104,6 +116,10 @@ class VerifyReport:
                 lines.extend(f"{c.name}: {p}" for p in c.problems)
         return lines
 
+    def warnings(self) -> list[str]:
+        """One line per warning, ``check: warning``, whatever the check's status."""
+        return [f"{c.name}: {w}" for c in self.checks for w in c.warnings]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "archive": str(self.archive),
@@ -117,6 +133,7 @@ class VerifyReport:
             "not_run": {c.name: c.summary for c in self.not_run},
             "checks": [c.to_dict() for c in self.checks],
             "problems": self.problems(),
+            "warnings": self.warnings(),
         }
 
     def render(self, max_details: int = 12) -> str:
@@ -130,6 +147,7 @@ class VerifyReport:
             lines.extend(f"        {d}" for d in shown)
             if len(c.details) > len(shown):
                 lines.append(f"        ... and {len(c.details) - len(shown)} more")
+            lines.extend(f"        WARN {w}" for w in c.warnings)
         ran = len(self.checks) - len(self.not_run)
         counts = f"{_count(ran, 'check')} ran"
         if self.not_run:
@@ -145,7 +163,9 @@ class VerifyReport:
             lines.append(f"NOT VERIFIED: nothing failed, but not everything could run ({counts})")
             lines.extend(f"  - {c.name} not run: {c.summary}" for c in self.incomplete)
         else:
-            lines.append(f"OK: {counts}; none failed")
+            warned = self.warnings()
+            tail = f" ({_count(len(warned), 'warning')} above)" if warned else ""
+            lines.append(f"OK: {counts}; none failed{tail}")
         return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ What each cluster manager needs (Spark's "Python Package Management" and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
@@ -42,12 +43,14 @@ from urllib.parse import urlsplit
 from bundler.artifact.formats import spark_unpack_problem
 from bundler.artifact.readers import safe_extract
 from bundler.deliver.masters import ClusterManager, cluster_manager
-from bundler.errors import SparkConfError
+from bundler.errors import BundlerError, SparkConfError
 from bundler.events import NullReporter, Reporter
 from bundler.solve.guards import minor_version
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from bundler.variants import Variant
 
 #: The ``#alias`` an archive is unpacked under on the executors.
 ENV_ALIAS = "env"
@@ -402,6 +405,7 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
     if options.published:
         options = _published(options, ws.root / "dist" / f"{variant.name}-{platform}.tar.gz")
     archive = options.archive
+    local: Path | None = None
     if archive is not None and not options.published:
         uri, sep, alias = archive.partition("#")
         if is_local_uri(uri) and not uri.startswith("file:"):
@@ -432,8 +436,28 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
         driver_version=driver_version,
         locked_python=locked_python,
         lock_note=lock_note,
-        cuda=variant.cuda,
+        cuda=variant.cuda or content_cuda(variant, platform, local),
     )
+
+
+def content_cuda(variant: Variant, platform: str, archive: Path | None) -> str | None:
+    """The CUDA a variant's content carries, whatever its ``cuda =`` says: the archive's
+    manifest when the archive is here, else the lock (``bundler.solve.cudacontent``)."""
+    from bundler.artifact.manifest import read_manifest
+    from bundler.solve import cudacontent
+    from bundler.solve.lockfile import locked_packages
+
+    if archive is not None and archive.is_file():
+        with contextlib.suppress(BundlerError):
+            manifest = read_manifest(archive)
+            if manifest is not None and manifest.cuda is not None:
+                return manifest.cuda
+    try:
+        packages = locked_packages(variant, platform)
+    except (BundlerError, OSError):
+        return None
+    found = cudacontent.from_packages((p.name, p.version, p.manager) for p in packages)
+    return found.version if found else None
 
 
 # --- a local session for users' own tests ------------------------------------------

@@ -49,10 +49,17 @@ def _amount(value: float) -> str:
 def plan_gpu(
     manager: ClusterManager, variant: str, cuda: str | None, request: GpuRequest
 ) -> tuple[list[tuple[str, str]], list[str]]:
-    """(conf pairs, warnings) that give each executor of ``variant`` its GPUs."""
+    """(conf pairs, warnings) that give each executor of ``variant`` its GPUs.
+
+    ``cuda`` is the variant's ``cuda =`` or, without it, the CUDA its content carries
+    (``deliver.spark.content_cuda``); None: not a CUDA variant.
+    """
     if cuda is None:
         if request.asked():
-            return [], [f"variant {variant} has no cuda set: the GPU options are ignored"]
+            return [], [
+                f"variant {variant} is not CUDA (no cuda set, no CUDA packages in its lock or "
+                "manifest): the GPU options are ignored"
+            ]
         return [], []
     gpus = 1 if request.gpus_per_executor is None else request.gpus_per_executor
     cores = 1 if request.executor_cores is None else request.executor_cores

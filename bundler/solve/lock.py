@@ -17,6 +17,7 @@ from typing import Any
 from bundler.errors import ChannelError, GuardError, SolveError, WorkspaceError
 from bundler.events import NullReporter, Reporter
 from bundler.platforms import PLATFORMS
+from bundler.solve import cudacontent
 from bundler.solve.distnames import provided_distributions
 from bundler.solve.lockfile import (
     LockedPackage,
@@ -313,6 +314,29 @@ def _guard(
     return problems
 
 
+def cuda_warnings(variant: Variant, packages: list[LockedPackage], reporter: Reporter) -> list[str]:
+    """A variant whose locked content is CUDA but that sets no ``cuda =``: one line.
+
+    ``cuda =`` is only the ``__cuda`` virtual package for the solver (pip wheels such
+    as ``cudf-cu12`` never ask for it); pack, the manifest and spark-conf follow the
+    content anyway (``bundler.solve.cudacontent``), but the solver did not check the
+    driver version, and conda packages that need ``__cuda`` would not solve.
+    """
+    if variant.cuda is not None:
+        return []
+    found = cudacontent.from_packages((p.name, p.version, p.manager) for p in packages)
+    if found is None:
+        return []
+    major = found.version or "12"
+    text = (
+        f"variant '{variant.name}' holds CUDA ({found.evidence}) but sets no cuda: add "
+        f'cuda = "{major if "." in major else major + ".0"}" to [variants.{variant.name}] '
+        "in variants.toml so the solver checks the driver it needs"
+    )
+    reporter.warn(text)
+    return [text]
+
+
 def lock_variants(
     workspace: Workspace, options: LockOptions, reporter: Reporter | None = None
 ) -> list[LockResult]:
@@ -331,6 +355,7 @@ def lock_variants(
         result.warnings = _guard(
             result.variant, result.packages, options.allow_unsupported, reporter
         )
+        result.warnings += cuda_warnings(result.variant, result.packages, reporter)
     for result in results.values():
         result.changes = package_changes(result.path, result.packages)
         write_atomic(result.path, render_lock(result.variant, result.packages))

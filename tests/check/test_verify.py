@@ -28,7 +28,7 @@ from bundler.artifact.manifest import manifest_path
 from bundler.artifact.readers import safe_extract
 from bundler.check.elf import check_linkage, read_dynamic, system_library_kind
 from bundler.check.report import CHECK_NAMES, VerifyReport
-from bundler.check.verify import gpu_visible, verify_archive
+from bundler.check.verify import NO_GPU_NOTE, gpu_visible, verify_archive
 from bundler.errors import VerifyError
 from bundler.events import RecordingReporter
 
@@ -421,19 +421,17 @@ def test_verify_good_archive(python_env: Path, tmp_path: Path, private_tmp: Path
     statuses = {c.name: c.status for c in report.checks}
     assert statuses["manifest"] == statuses["extract"] == statuses["python"] == "passed"
     assert statuses["imports"] == statuses["linkage"] == "passed"
-    gpu = report.check("gpu-imports")
+    gpu = report.check("gpu-imports")  # imported on any host, GPU or not
+    assert gpu.status == "passed"
     if gpu_visible() is None:
-        assert (gpu.status, gpu.summary) == ("skipped", "no GPU visible")
-    else:
-        assert gpu.status == "passed"
+        assert gpu.details[0] == f"no GPU visible: {NO_GPU_NOTE}"
     assert any(d.startswith("hello 1.2.3: lib/python") for d in report.check("imports").details)
     assert f"the build prefix was {python_env}" in report.check("extract").details
     assert "runs from the extraction directory" in report.check("python").summary
     assert any("extracting env.tar.gz" in s for s in reporter.steps)
-    # pyspark-guards: no pyspark in the manifest; gpu-imports: only with a GPU
+    # pyspark-guards: no pyspark in the manifest;
     # spark-imports: the manifest lists no pyspark import to make the way Spark does
-    not_run = "gpu-imports, pyspark-guards" if gpu.status == "skipped" else "pyspark-guards"
-    not_run = f"spark-imports, {not_run}"
+    not_run = "spark-imports, pyspark-guards"
     ran = len(CHECK_NAMES) - len(not_run.split(", "))
     lines = report.render().splitlines()
     assert lines[-1] == f"OK: {ran} checks ran; not run: {not_run}; none failed"
@@ -612,3 +610,46 @@ def test_ok_names_the_checks_that_did_not_run(
         "OK: 3 checks ran; not run: manifest, imports, spark-imports, gpu-imports, "
         "pyspark-guards; none failed"
     )
+
+
+# ---------------------------------------------------------------- gpu-imports without a GPU
+
+DRIVER_ERRORS = {
+    # RAPIDS 26.10 loads the driver lazily, through cuda-pathfinder
+    "drv_lazy": 'RuntimeError(\'"cuda" is an NVIDIA driver library that was not found. '
+    "Ensure the NVIDIA display driver is installed.')",
+    # older releases dlopen it at import
+    "drv_dlopen": "ImportError('libcuda.so.1: cannot open shared object file: No such file')",
+    "drv_old": "RuntimeError('cudaErrorInsufficientDriver: CUDA driver version is insufficient')",
+}
+
+
+@needs_shared_python
+def test_gpu_imports_stopped_by_the_missing_driver_pass_and_real_errors_fail(
+    python_env: Path, tmp_path: Path, private_tmp: Path
+) -> None:
+    env = tmp_path / "env"
+    shutil.copytree(python_env, env, symlinks=True)
+    site = env / "lib" / f"python{PYVER}" / "site-packages"
+    errors = {**DRIVER_ERRORS, "broken": "ImportError('libcudf.so: cannot open shared object')"}
+    for name, error in errors.items():
+        (site / name).mkdir()
+        (site / name / "__init__.py").write_text(f"import json\nraise {error}\n")
+    archive = pack_dir(env, tmp_path / "env.tar.gz")
+    write_manifest(archive, gpu_imports=[*DRIVER_ERRORS, "hello"])
+    gpu = verify_archive(archive).check("gpu-imports")
+    assert gpu.status == "passed", gpu
+    assert gpu.summary == "imported 1 module(s); 3 stopped at the NVIDIA driver"
+    assert [w.split(" (")[0] for w in gpu.warnings] == [
+        f"{m}: {NO_GPU_NOTE}" for m in DRIVER_ERRORS
+    ]
+    assert "libcuda.so.1: cannot open shared object file" in gpu.warnings[1]
+
+    write_manifest(archive, gpu_imports=["drv_lazy", "broken"])
+    report = verify_archive(archive)
+    gpu = report.check("gpu-imports")
+    assert gpu.status == "failed" and report.verdict == "failed"
+    assert gpu.problems == (
+        "import broken failed: ImportError: libcudf.so: cannot open shared object",
+    )
+    assert [w.split(" (")[0] for w in gpu.warnings] == [f"drv_lazy: {NO_GPU_NOTE}"]

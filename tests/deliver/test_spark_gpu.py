@@ -39,7 +39,7 @@ def test_cpu_variant_gets_no_gpu_settings() -> None:
     assert gpu_keys(p.conf_dict()) == set()
     asked = plan(cuda=None, gpus_per_executor=2)
     assert gpu_keys(asked.conf_dict()) == set()
-    assert any("no cuda set" in w for w in asked.warnings)
+    assert any("is not CUDA (no cuda set, no CUDA packages" in w for w in asked.warnings)
 
 
 def test_yarn_gets_executor_amount_task_share_and_script() -> None:
