@@ -32,8 +32,8 @@ FORMATS = (
         "tar",
         written=True,
         spark_problem=(
-            "outside YARN Spark unpacks .tar in Java, which drops the exec bit of "
-            "bin/python and breaks relative symlinks; only YARN unpacks it with tar"
+            "Spark unpacks .tar with Java everywhere but on YARN (and in Spark Connect), "
+            "which drops the exec bit of bin/python and breaks relative symlinks"
         ),
         yarn_unpacks=True,
     ),
@@ -79,6 +79,8 @@ def spark_unpack_problem(name: str, *, yarn: bool = False) -> tuple[str, str] | 
     if fmt is not None and fmt.spark_problem:
         if yarn and fmt.yarn_unpacks:
             return None
+        if fmt.yarn_unpacks:
+            hint += f"; {fmt.suffix} suits --master yarn only"
         return fmt.spark_problem, hint
     if not name.lower().endswith(SPARK_UNPACKED_SUFFIXES):
         return (
