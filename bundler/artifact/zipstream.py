@@ -10,9 +10,10 @@ neither do the archive's bytes.  Levels 0-3 use ISA-L (several times faster than
 zlib), 4-9 the standard library's zlib.
 
 Results are written in member order by the calling thread.  At most ``2 * threads + 2``
-pieces are in flight, so memory does not grow with the environment or with its
-largest file.  A member of several pieces gets its CRC and sizes patched into its
-local header once written (the output must be seekable); no data descriptors.
+pieces (and never more than 64, about 130 MB) are in flight, so memory does not grow
+with the environment, its largest file or the number of cores.  A member of several
+pieces gets its CRC and sizes patched into its local header once written (the output
+must be seekable); no data descriptors.
 
 zip64 (APPNOTE 4.5.3): a member whose size or offset reaches ``limit`` (4 GiB) gets a
 zip64 extra field, and an archive of 65,535 entries or more, or whose central
@@ -37,6 +38,7 @@ from bundler.errors import PackError
 
 PIECE = 1 << 20  # bytes of a member deflated by one worker
 WINDOW = 32 * 1024  # deflate's window: the bytes that prime the next piece
+MAX_IN_FLIGHT = 64  # pieces read or deflated but not yet written, whatever the cores
 ISAL_MAX_LEVEL = 3
 U16 = 0xFFFF
 U32 = 0xFFFFFFFF
@@ -212,6 +214,7 @@ class ZipStream:
         self.level = level
         self.limit = limit
         self.threads = max(1, threads or os.cpu_count() or 1)
+        self.in_flight = min(2 * self.threads + 2, MAX_IN_FLIGHT)
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="zip")
         self.jobs: deque[_Job] = deque()
         self.entries: list[Entry] = []
@@ -243,7 +246,7 @@ class ZipStream:
         for i, part in enumerate(parts):
             future = self.pool.submit(deflate_piece, part, self.level)
             self.jobs.append((entry, future, i == 0, part))
-            self._drain(2 * self.threads + 2)
+            self._drain(self.in_flight)
 
     # ---------------------------------------------------------------- output
 

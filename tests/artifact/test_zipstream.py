@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import stat
@@ -32,14 +33,19 @@ FILE = stat.S_IFREG | 0o644
 TOOL = b"#!/bin/sh\necho \xc3\xa9\n" * 1000
 
 
+@functools.cache
+def _text() -> bytes:
+    """Compressible but not trivial bytes (words from a small vocabulary), 4 MiB."""
+    rng = random.Random(7)
+    words = [bytes(rng.choices(range(97, 123), k=rng.randint(2, 9))) + b" " for _ in range(500)]
+    return b"".join(rng.choices(words, k=4 * PIECE // 5))[: 4 * PIECE]
+
+
 def _payload(size: int, seed: int) -> bytes:
-    """Compressible but not trivial bytes (words from a small vocabulary)."""
-    rng = random.Random(seed)
-    words = [bytes(rng.choices(range(97, 123), k=rng.randint(2, 9))) for _ in range(500)]
-    out = bytearray()
-    while len(out) < size:
-        out += rng.choice(words) + b" "
-    return bytes(out[:size])
+    """``size`` bytes of ``_text()`` from an offset of its own."""
+    text = _text()
+    start = seed * 7919 % PIECE
+    return (text[start:] + text)[:size]
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +143,6 @@ def test_more_than_65535_entries_is_zip64_and_opens_in_java(tmp_path: Path) -> N
     assert struct.unpack("<H", tail[10:12])[0] == U16  # the count lives in the zip64 record
     total = sum(len(b"X = %d\n" % i) for i in range(count))
     assert _java_check(path) == f"entries {count} bytes {total}"
-    listing = subprocess.run(["jar", "tf", str(path)], capture_output=True, text=True, check=True)
-    assert len(listing.stdout.splitlines()) == count
 
 
 def test_zip64_fields_of_a_member_over_4_gib() -> None:
