@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         level: Annotated[
             int | None,
             typer.Option(
-                "--level", help="Compression level 0-9 (tar.gz: 0-3 ISA-L, 4-9 zlib; zip: deflate)."
+                "--level", help="Compression level 0-9 (tar.gz, zip: 0-3 ISA-L, 4-9 zlib)."
             ),
         ] = None,
         threads: Annotated[
