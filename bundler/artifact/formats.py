@@ -32,8 +32,9 @@ FORMATS = (
         "tar",
         written=True,
         spark_problem=(
-            "Spark unpacks .tar with Java everywhere but on YARN (and in Spark Connect), "
-            "which drops the exec bit of bin/python and breaks relative symlinks"
+            "Spark unpacks .tar with Java outside YARN (Kubernetes, standalone, "
+            "local-cluster, Connect), which drops the exec bit of bin/python and breaks "
+            "relative symlinks"
         ),
         yarn_unpacks=True,
     ),
