@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import random
 import stat
 import struct
@@ -206,3 +207,17 @@ def test_a_file_removed_right_after_it_is_added_is_still_packed(tmp_path: Path) 
     with zipfile.ZipFile(out) as zf:
         assert zf.testzip() is None
         assert zf.read("bin/t19") == _payload(PIECE + 19, 19)
+
+
+def test_abort_stops_the_workers_and_closes_every_file(tmp_path: Path) -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    big = tmp_path / "big"
+    big.write_bytes(_payload(3 * PIECE, 1))
+    zs = ZipStream(io.BytesIO(), 1, 2)
+    for i in range(5):
+        zs.add_file(f"lib/big{i}", FILE, str(big))
+    zs.abort()
+    assert not zs.jobs and not zs.fds
+    assert set(os.listdir("/proc/self/fd")) <= before
+    with pytest.raises(RuntimeError):  # the pool takes no more work
+        zs.pool.submit(print)
