@@ -11,6 +11,8 @@ true in both directions, and that executors run cudf from the zip.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +26,23 @@ from tests.support.sparkenv import submit
 
 pytestmark = [pytest.mark.integration, pytest.mark.rapids]
 
+# An archive packed with --prefix has no variant: verify is told what to import.
+IMPORTS = ("--import", "numpy", "--import", "pandas", "--import", "pyarrow")
+IMPORTS += ("--import", "cudf", "--import", "cuml")
+
 
 @pytest.fixture(scope="session")
 def rapids_executor(
     rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, Any]]:
     return rapids_archive(tmp_path_factory, rapids_prefix, "rapids.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def rapids_tar(
+    rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    return rapids_archive(tmp_path_factory, rapids_prefix, "rapids.tar")
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +80,10 @@ def test_lock_takes_rapids_from_pip_wheels(rapids_workspace: Path) -> None:
             assert len(pkg.hash.sha256 or "") == 64, pkg.name
     # pandas comes in with cudf (3.0, which Spark 4.3 supports), once, from pip
     assert packages["pandas"].version.startswith("3.0."), packages["pandas"].version
+    # CUDA by content, though the variant sets no cuda =: one warning, naming the fix
+    (result,) = json.loads((rapids_workspace / "lock.json").read_text())
+    (warning,) = [w for w in result["warnings"] if "holds CUDA" in w]
+    assert "nvidia-cuda-runtime-cu12 12.9" in warning and 'cuda = "12.9"' in warning, warning
 
 
 def test_executor_archive_keeps_what_cuda_links(
@@ -78,11 +95,72 @@ def test_executor_archive_keeps_what_cuda_links(
     ).stdout.splitlines()
     site = "lib/python3.11/site-packages/"
     # numba-cuda links these when it compiles device code: an executor needs them
-    for kept in ("nvidia/cuda_runtime/lib/libcudadevrt.a",):
-        assert any(n.endswith(site + kept) for n in names), kept
-    assert any(n.endswith(site + "libcudf/lib64/libcudf.so") for n in names)
+    for kept in ("libcudadevrt.a", "libcudart_static.a"):
+        assert site + "nvidia/cuda_runtime/lib/" + kept in names, kept
+    assert site + "libcudf/lib64/libcudf.so" in names
     assert not any("/pyspark/" in n for n in names)
     assert result["kind"] == "executor"
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["cuda"] == "12.9"  # from the nvidia-cuda-runtime-cu12 wheel it holds
+
+
+def test_verify_tells_the_truth_on_rapids(rapids_executor: tuple[Path, dict[str, Any]]) -> None:
+    """No false "not found" although the wheels have no RPATH to each other."""
+    path, _ = rapids_executor
+    code, report = verify(path, *IMPORTS)
+    assert code == 0, report["problems"]
+    assert report["verdict"] == "ok"
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["imports"]["status"] == "passed"
+    linkage = checks["linkage"]
+    assert linkage["status"] == "passed", linkage["problems"][:20]
+    assert not [line for line in linkage["details"] if "not found" in line]
+    # what only the host can give is listed once each, as a warning
+    host = [w for w in linkage["warnings"] if "on the host" in w]
+    for lib in ("libibverbs.so.1", "librdmacm.so.1"):
+        assert sum(lib in w for w in host) == 1, (lib, host)
+
+
+def test_verify_fails_when_a_library_is_really_gone(
+    rapids_tar: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """libcudf.so and a cuBLAS library deleted from a copy: each named, verify exits 1."""
+    path, _ = rapids_tar
+    site = "lib/python3.11/site-packages/"
+    gone = (site + "libcudf/lib64/libcudf.so", site + "nvidia/cublas/lib/libcublasLt.so.12")
+    copy = tmp_path / "broken.tar"
+    shutil.copyfile(path, copy)
+    subprocess.run(["tar", "--delete", "-f", str(copy), *gone], check=True)
+    code, report = verify(copy, "--import", "numpy")
+    assert code == 1
+    problems = [p for p in report["problems"] if p.startswith("linkage:")]
+    for lib in ("libcudf.so", "libcublasLt.so.12"):
+        assert any(f"-> {lib}" in p for p in problems), (lib, problems[:10])
+    assert any("pylibcudf/" in p and "-> libcudf.so" in p for p in problems)
+
+
+def test_tar_unpacks_with_plain_tar_as_yarn_does(
+    rapids_tar: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """YARN's NodeManager runs ``tar -xf``: modes and links survive, python imports cudf."""
+    path, result = rapids_tar
+    assert result["kind"] == "executor"
+    env = tmp_path / "env"
+    env.mkdir()
+    subprocess.run(["tar", "-xf", str(path), "-C", str(env)], check=True)
+    python = env / "bin/python"
+    assert python.is_symlink() and os.access(python, os.X_OK)
+    proc = subprocess.run(
+        [str(python), "-c", "import cudf, pyarrow, sys; print(cudf.__file__, sys.prefix)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cudf_file, prefix = proc.stdout.split()
+    assert Path(cudf_file).is_relative_to(env) and Path(prefix) == env
+    shutil.rmtree(env)
 
 
 def test_pack_memory_does_not_grow_with_the_environment(

@@ -351,7 +351,7 @@ def _archive_conf(options: dict[str, str], conf: dict[str, str], key: str) -> st
     return options.get("--archives") or conf[key]
 
 
-@case(Case("YARN client", r"--master yarn\) app\.py$", how="record"))
+@case(Case("YARN client", r"\.tar\.gz --master yarn\) app\.py$", how="record"))
 def _yarn_client(sb: SimpleNamespace, command: str) -> None:
     uri = hdfs_published(sb)
     options, conf, rest = recorded(sb, command)
@@ -359,6 +359,26 @@ def _yarn_client(sb: SimpleNamespace, command: str) -> None:
     assert options["--archives"] == f"{uri}#env" and published_name(sb) in uri
     assert conf["spark.pyspark.python"] == "./env/bin/python"
     assert "spark.pyspark.driver.python" not in conf or conf["spark.pyspark.driver.python"]
+    assert rest == ["app.py"]
+
+
+@case(Case("pack .tar and put on HDFS", r"^bundler pack \S+ -o \S+\.tar && hdfs dfs -put"))
+def _pack_tar_put(sb: SimpleNamespace, command: str) -> None:
+    ok(bash(command, sb, record=True), command)
+    packed = sb.ws / "dist" / "gpuapp-linux-64.tar"
+    put = sb.root / "hdfs" / "envs" / "gpuapp-linux-64.tar"
+    assert put.read_bytes() == packed.read_bytes()
+    with tarfile.open(put, mode="r:") as tar:  # plain tar, no gzip
+        assert tar.getmember("bin/python3.11").mode == 0o755
+        assert tar.getmember("bin/python").issym()
+
+
+@case(Case("YARN plain tar", r"\.tar --master yarn\) app\.py$", how="record"))
+def _yarn_tar(sb: SimpleNamespace, command: str) -> None:
+    options, conf, rest = recorded(sb, command)
+    assert options["--master"] == "yarn"
+    assert options["--archives"] == "hdfs:///envs/gpuapp-linux-64.tar#env"
+    assert conf["spark.pyspark.python"] == "./env/bin/python"
     assert rest == ["app.py"]
 
 

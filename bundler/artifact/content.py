@@ -189,13 +189,16 @@ class _ListingReader:
 
 
 def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
-    """Read a tar.gz archive once: every file's size, pyspark's files, test references."""
+    """Read a tar.gz (or plain .tar) archive once: every file's size, pyspark's files,
+    test references."""
     from isal import igzip
 
     reporter = reporter or NullReporter()
     reporter.step(f"reading {archive.name}")
     reader = _ListingReader()
-    with igzip.open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+    plain = archive.name.lower().endswith(".tar")
+    opened = open(archive, "rb") if plain else igzip.open(archive, "rb")  # noqa: SIM115
+    with opened as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         for member in tar:
             if member.isdir():
                 continue

@@ -16,8 +16,11 @@ class Format:
     suffix: str
     kind: str  # the reader/writer: "tar.gz", "tar" or "zip"
     written: bool  # bundler pack writes it
-    # Why Spark's --archives would not give a runnable environment; None when it does.
+    # Why Spark's own unpack of --archives (Java: Kubernetes, standalone, local-cluster,
+    # Connect) would not give a runnable environment; None when it does.
     spark_problem: str | None = None
+    # YARN's NodeManager unpacks it runnable even so (Hadoop's FileUtil runs the shell's tar)
+    yarn_unpacks: bool = False
 
 
 FORMATS = (
@@ -27,13 +30,19 @@ FORMATS = (
     Format(
         ".tar",
         "tar",
-        written=False,
-        spark_problem="Spark unpacks .tar with Java, which drops the exec bit of bin/python",
+        written=True,
+        spark_problem=(
+            "Spark unpacks .tar with Java outside YARN (Kubernetes, standalone, "
+            "local-cluster, Connect), which drops the exec bit of bin/python and breaks "
+            "relative symlinks"
+        ),
+        yarn_unpacks=True,
     ),
 )
 
-#: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack); anything else is
-#: copied as a file.
+#: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack) into a runnable
+#: environment on every cluster manager; anything else is copied as a file (``.tar``:
+#: see its row).
 SPARK_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
 
 
@@ -63,12 +72,16 @@ def archive_kind(path: Path) -> str:
     return fmt.kind
 
 
-def spark_unpack_problem(name: str) -> tuple[str, str] | None:
+def spark_unpack_problem(name: str, *, yarn: bool = False) -> tuple[str, str] | None:
     """(problem, hint) when Spark would not unpack an archive of this name into a
-    runnable environment; None when it would."""
+    runnable environment (on YARN when ``yarn``); None when it would."""
     hint = "pack it as .tar.gz (bundler pack VARIANT -o NAME.tar.gz)"
     fmt = format_of(name)
     if fmt is not None and fmt.spark_problem:
+        if yarn and fmt.yarn_unpacks:
+            return None
+        if fmt.yarn_unpacks:
+            hint += f"; {fmt.suffix} suits --master yarn only"
         return fmt.spark_problem, hint
     if not name.lower().endswith(SPARK_UNPACKED_SUFFIXES):
         return (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import json
 import os
 import stat
@@ -20,7 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from bundler.artifact.content import (
     SlimPlan,
@@ -54,7 +55,7 @@ from bundler.errors import (
 from bundler.events import NullReporter, Reporter
 from bundler.solve import cudacontent
 
-ZIP_LEVEL = 4  # zipfile's deflate (zlib), as conda-pack's default gzip level
+ZIP_LEVEL = 1  # ISA-L's deflate, as for tar.gz (zipstream: 0-3 ISA-L, 4-9 zlib)
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ def check_compression(level: int | None, threads: int | None) -> None:
     if level is not None and not 0 <= level <= 9:
         raise PackError(
             f"--level {level}: compression levels run 0-9",
-            "tar.gz: 0-3 use ISA-L (fast, default 1), 4-9 zlib (smaller); "
-            f"zip: zlib's deflate 0-9 (default {ZIP_LEVEL})",
+            "tar.gz and zip: 0-3 use ISA-L (fast, default 1), 4-9 zlib (smaller); "
+            ".tar is not compressed",
         )
     if threads is not None and threads < 0:
         raise PackError(f"--threads {threads}: give a positive number (0: all cores)")
@@ -188,11 +189,14 @@ def write_archive(
     with open(output, "wb") as fh:
         raw = HashingWriter(fh)
         writer: TarWriter | ZipWriter
+        stream: IO[bytes] | None = None
         if fmt == "zip":
-            writer = ZipWriter(fh, ZIP_LEVEL if level is None else level)
-            stream: IO[bytes] | None = None
+            writer = ZipWriter(fh, ZIP_LEVEL if level is None else level, threads)
         else:
-            stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
+            if fmt == "tar.gz":
+                stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
+            else:  # plain tar: tarfile writes 512-byte headers, buffer them
+                stream = cast(IO[bytes], io.BufferedWriter(raw, 1 << 20))
             writer = TarWriter(stream, same_content((f.source, f.target) for f in files))
         try:
             records = _PrunedRecords(writer, excluded)
@@ -202,8 +206,10 @@ def write_archive(
         except BaseException:
             # Let the compression threads drain (at most a few blocks) so none is
             # left behind; the caller removes the temporary file.
-            if stream is not None:
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                if isinstance(writer, ZipWriter):
+                    writer.abort()
+                elif stream is not None:
                     stream.close()
             raise
         if stream is not None:

@@ -13,16 +13,14 @@ environment are refused; links to nothing that is packed are left out and counte
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import zipfile
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from bundler.artifact.readers import UnsafePath, resolve_path
+from bundler.artifact.zipstream import ZipStream
 from bundler.errors import PackError
 
-DATE = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
 MAX_DEPTH = 8  # links to directories inside copied directories, at most this deep
 
 
@@ -53,9 +51,8 @@ class LinkReport:
 class ZipWriter:
     """A conda-pack archive (``add``/``add_bytes``/``close``) writing a normalised zip."""
 
-    def __init__(self, stream: IO[bytes], level: int) -> None:
-        self.level = level
-        self.zip = zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED, compresslevel=level)
+    def __init__(self, stream: IO[bytes], level: int, threads: int | None = None) -> None:
+        self.zip = ZipStream(stream, level, threads)
         self.files: dict[tuple[str, ...], _File] = {}
         self.dirs: set[tuple[str, ...]] = set()
         self.links: dict[tuple[str, ...], str] = {}
@@ -90,8 +87,14 @@ class ZipWriter:
         try:
             for parts in sorted(self.links):
                 self._copy_link(parts, parts, 0)
-        finally:
-            self.zip.close()  # also on error: the caller discards the file
+        except BaseException:
+            self.zip.abort()  # the caller discards the file
+            raise
+        self.zip.close()
+
+    def abort(self) -> None:
+        """Stop the deflating threads after a failure (the caller discards the file)."""
+        self.zip.abort()
 
     # ------------------------------------------------------------ links as copies
 
@@ -145,32 +148,22 @@ class ZipWriter:
 
     # ------------------------------------------------------------ entries
 
-    def _zinfo(self, name: str, mode: int) -> zipfile.ZipInfo:
-        zi = zipfile.ZipInfo(name, date_time=DATE)
-        zi.create_system = 3
-        zi.external_attr = (mode & 0xFFFF) << 16
-        zi.compress_type = zipfile.ZIP_DEFLATED
-        zi._compresslevel = self.level  # type: ignore[attr-defined]  # open() reads it
-        return zi
-
     def _write_dir(self, parts: tuple[str, ...]) -> None:
         name = "/".join(parts) + "/"
         if parts and name not in self.written:
             self.written.add(name)
-            self.zip.writestr(self._zinfo(name, stat.S_IFDIR | 0o755), b"")
+            self.zip.add_dir(name, stat.S_IFDIR | 0o755)
 
     def _write_file(self, parts: tuple[str, ...], f: _File) -> None:
         name = "/".join(parts)
         if name in self.written:  # conda-pack adds each target once; copies may repeat
             return
         self.written.add(name)
-        zi = self._zinfo(name, stat.S_IFREG | f.mode)
+        mode = stat.S_IFREG | f.mode
         if f.data is not None:
-            self.zip.writestr(zi, f.data, compresslevel=self.level)
-            return
-        zi.file_size = os.stat(f.source).st_size  # decides zip64 before the data is seen
-        with open(f.source, "rb") as src, self.zip.open(zi, "w") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
+            self.zip.add_data(name, mode, f.data)
+        else:
+            self.zip.add_file(name, mode, f.source)
 
 
 def _split(target: str) -> tuple[str, ...]:

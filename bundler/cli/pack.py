@@ -28,7 +28,9 @@ def register(app: typer.Typer) -> None:
         variant: Annotated[str | None, typer.Argument(help="Variant to pack.")] = None,
         output: Annotated[
             Path | None,
-            typer.Option("--output", "-o", help="Archive path; .tar.gz, .tgz or .zip."),
+            typer.Option(
+                "--output", "-o", help="Archive path; .tar.gz, .tgz, .zip or .tar (YARN only)."
+            ),
         ] = None,
         platform: Annotated[str | None, typer.Option("--platform", help="Target platform.")] = None,
         prefix: Annotated[
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
         level: Annotated[
             int | None,
             typer.Option(
-                "--level", help="Compression level 0-9 (tar.gz: 0-3 ISA-L, 4-9 zlib; zip: deflate)."
+                "--level", help="Compression level 0-9 (tar.gz, zip: 0-3 ISA-L, 4-9 zlib)."
             ),
         ] = None,
         threads: Annotated[

@@ -301,8 +301,10 @@ def prepare_archive(
         archive = options.archive
         if not archive.is_file():
             raise ImageError(f"{archive}: no such archive", "pass an archive from 'bundler pack'")
-        if not archive.name.endswith((".tar.gz", ".tgz")):
-            raise ImageError(f"{archive.name}: an image needs a .tar.gz archive", "pack to .tar.gz")
+        if not archive.name.endswith((".tar.gz", ".tgz", ".tar")):
+            raise ImageError(
+                f"{archive.name}: an image needs a .tar.gz or .tar archive", "pack to .tar.gz"
+            )
         listing = read_listing(archive, reporter)
         manifest = _manifest(archive)
         if manifest.variant not in (None, variant.name):

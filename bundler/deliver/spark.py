@@ -192,8 +192,8 @@ def _split_archive(uri: str) -> tuple[str, str]:
     return base, alias
 
 
-def _check_unpackable(uri: str) -> None:
-    problem = spark_unpack_problem(urlsplit(uri).path or uri)
+def _check_unpackable(uri: str, yarn: bool) -> None:
+    problem = spark_unpack_problem(urlsplit(uri).path or uri, yarn=yarn)
     if problem is not None:
         raise SparkConfError(f"--archive {uri}: {problem[0]}", problem[1])
 
@@ -256,11 +256,11 @@ def plan_spark_conf(
     else:
         assert options.archive is not None
         uri, alias = _split_archive(options.archive)
-        _check_unpackable(uri)
+        yarn = manager is ClusterManager.YARN
+        _check_unpackable(uri, yarn)
         archive = f"{uri}#{alias}"
         python = f"./{alias}/bin/python"
         env_python = python
-        yarn = manager is ClusterManager.YARN
         archive_key = "spark.yarn.dist.archives" if yarn else "spark.archives"
         conf.append(("spark.pyspark.python", python))
         if manager is ClusterManager.YARN and cluster:

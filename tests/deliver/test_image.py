@@ -44,7 +44,8 @@ SITE = "lib/python3.11/site-packages"
 
 
 def _tar_gz(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
+    """A .tar.gz, or a plain .tar when ``path`` ends so."""
+    with tarfile.open(path, "w" if path.suffix == ".tar" else "w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -84,8 +85,8 @@ def _small_workspace(root: Path) -> Path:
     return root
 
 
-def _small_archive(dest: Path) -> Path:
-    archive = _tar_gz(dest / "app-linux-64.tar.gz", {"bin/python": b"#!/bin/sh\n"})
+def _small_archive(dest: Path, suffix: str = ".tar.gz") -> Path:
+    archive = _tar_gz(dest / f"app-linux-64{suffix}", {"bin/python": b"#!/bin/sh\n"})
     manifest = {
         "variant": "app",
         "platform": "linux-64",
@@ -94,7 +95,7 @@ def _small_archive(dest: Path) -> Path:
         "imports": ["six"],
         "archive": {"sha256": "f" * 64, "size": archive.stat().st_size},
     }
-    (dest / "app-linux-64.tar.gz.json").write_text(json.dumps(manifest))
+    (dest / f"app-linux-64{suffix}.json").write_text(json.dumps(manifest))
     return archive
 
 
@@ -295,11 +296,12 @@ esac
     assert not list((ws / ".bundler" / "image").glob("context-*"))
 
 
+@pytest.mark.parametrize("suffix", [".tar.gz", ".tar"])
 def test_fake_build_passes_arguments_and_reports(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
 ) -> None:
     ws = _small_workspace(tmp_path / "ws")
-    archive = _small_archive(tmp_path)
+    archive = _small_archive(tmp_path, suffix)
     bindir = tmp_path / "bin"
     log = tmp_path / "build.log"
     _fake_builder(
@@ -309,7 +311,7 @@ def test_fake_build_passes_arguments_and_reports(
   image) echo '[{INSPECT_JSON}]' ;;
   build) echo "$@" > {log}
          while [ $# -gt 1 ]; do [ "$1" = --iidfile ] && echo sha256:0123 > "$2"; shift; done
-         cat "$1/Dockerfile" > /dev/null && cat "$1/app-linux-64.tar.gz" > /dev/null ;;
+         cat "$1/Dockerfile" > /dev/null && cat "$1/app-linux-64{suffix}" > /dev/null ;;
 esac
 """,
     )
@@ -330,6 +332,7 @@ esac
     args = log.read_text()
     assert "--build-arg VARIANT=app" in args and "--build-arg BASE_IMAGE=b:1" in args
     assert "--pull=never" in args and "--format docker" in args
+    assert f"--build-arg ARCHIVE=app-linux-64{suffix}" in args
 
 
 # ---------------------------------------------------------------- base image config

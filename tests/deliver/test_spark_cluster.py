@@ -27,7 +27,7 @@ import pytest
 from bundler.artifact.readers import safe_extract
 from bundler.deliver.pyfiles import zip_site_packages
 from tests.support.pip import pip_target
-from tests.support.sparkenv import HERE, MASTER, assert_two_executors, submit
+from tests.support.sparkenv import HERE, JOB, MASTER, assert_two_executors, submit
 
 pytestmark = pytest.mark.spark
 
@@ -270,3 +270,49 @@ def test_packed_zip_runs_on_executors(
         for module, path in row["files"].items():
             assert Path(path).resolve().is_relative_to(env.resolve()), (module, path)
     assert_two_executors(rows, spark_env)
+
+
+def test_plain_tar_breaks_outside_yarn(
+    spark_env: SimpleNamespace, locked_workspace: Path, tmp_path: Path
+) -> None:
+    """Why spark-conf takes .tar for --master yarn only.
+
+    Outside YARN, Spark unpacks a .tar with its own Java code (Utils.unpack): on
+    local-cluster the executor's bin/python3.11 loses its exec bit and the relative link
+    bin/python stops pointing into the environment, so no Python worker starts.  YARN's
+    NodeManager runs the shell's tar -xf instead (see test_pack's .tar test).
+    """
+    from bundler.pipeline import PackOptions, pack_archive
+
+    result = pack_archive(
+        PackOptions(workspace=locked_workspace, variant="gpuapp", output=tmp_path / "env.tar")
+    )
+    job = tmp_path / "job.py"
+    job.write_text(JOB)
+    cmd = [
+        str(spark_env.submit),
+        "--master", MASTER,
+        "--archives", f"{result.path}#env",
+        "--conf", "spark.pyspark.python=./env/bin/python",
+        "--conf", f"spark.pyspark.driver.python={sys.executable}",
+        "--conf", "spark.task.maxFailures=1",
+        "--conf", f"spark.local.dir={tmp_path / 'spark-local'}",
+        "--conf", "spark.ui.enabled=false",
+        str(job), "six",
+    ]  # fmt: skip
+    before = set(spark_env.work.glob("app-*"))
+    proc = subprocess.run(
+        cmd, env=spark_env.env, cwd=tmp_path, capture_output=True, text=True, timeout=400
+    )
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "BUNDLER-RESULT" not in proc.stdout
+    assert 'Cannot run program "./env/bin/python"' in proc.stderr, proc.stderr[-3000:]
+    # what the executors were left with: the interpreter is there, but cannot run
+    (app,) = set(spark_env.work.glob("app-*")) - before
+    unpacked = [p for p in app.glob("*/env") if (p / "bin").is_dir()]
+    assert unpacked, sorted(app.iterdir())
+    for env in unpacked:
+        python311 = env / "bin" / "python3.11"
+        assert python311.is_file() and not os.access(python311, os.X_OK), env
+        link = env / "bin" / "python"
+        assert not (link.exists() and link.resolve() == python311.resolve()), os.readlink(link)

@@ -171,6 +171,14 @@ def test_yarn_cluster(workspace: Path) -> None:
     assert p.submit_args()[:4] == ["--master", "yarn", "--deploy-mode", "cluster"]
 
 
+@pytest.mark.parametrize("mode", ["client", "cluster"])
+def test_yarn_takes_a_plain_tar(workspace: Path, mode: str) -> None:
+    """YARN's NodeManager unpacks .tar with the shell's tar -xf: modes and links kept."""
+    p = plan(workspace, archive="hdfs:///envs/gpu.tar#env", master="yarn", deploy_mode=mode)
+    assert ("spark.yarn.dist.archives", "hdfs:///envs/gpu.tar#env") in p.defaults()
+    assert p.conf_dict()["spark.pyspark.python"] == PY_ENV
+
+
 @pytest.mark.parametrize("uri", [REMOTE, "https://example.org/envs/base.tgz", "local:///opt/e.zip"])
 def test_kubernetes_remote_archive_cluster(workspace: Path, uri: str) -> None:
     p = plan(workspace, archive=uri, master="k8s://https://k8s:6443", deploy_mode="cluster")
@@ -260,7 +268,10 @@ def test_unknown_variant(workspace: Path) -> None:
         ({"archive": REMOTE, "master": "local[*]"}, "local mode"),
         ({"archive": REMOTE, "master": "mesos://m:5050"}, "Mesos"),
         ({"archive": REMOTE, "master": "bogus://x"}, "unknown master"),
-        ({"archive": "s3a://b/env.tar", "master": "yarn"}, "exec bit"),
+        ({"archive": "s3a://b/env.tar", "master": "k8s://https://k:1"}, "exec bit"),
+        ({"archive": "s3a://b/env.tar", "master": "spark://m:7077"}, "exec bit"),
+        ({"archive": "/d/env.tar", "master": "local-cluster[2,1,1024]"}, "exec bit"),
+        ({"archive": "s3a://b/env.tar"}, "exec bit"),
         ({"archive": "s3a://b/env.tar.zst", "master": "yarn"}, "only unpacks"),
         ({"archive": REMOTE, "image": "x:1", "master": "k8s://https://k:1"}, "exactly one"),
         ({"master": "yarn"}, "exactly one"),
@@ -491,3 +502,9 @@ def test_cli_errors_are_one_line_with_exit_code_2(cli, workspace: Path) -> None:
     )
     assert result.exit_code == 2
     assert "spark.kubernetes.file.upload.path" in result.stderr
+    result = run(cli, "spark-conf", "base", "--archive", "s3a://b/env.tar",
+                 "--master", "spark://m:7077", "-w", str(workspace))  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: --archive s3a://b/env.tar: Spark unpacks .tar with Java")
+    assert "exec bit" in lines[0] and ".tar.gz" in result.stderr

@@ -76,8 +76,9 @@ def bundler(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 def lock_rapids(root: Path, channel: Path) -> Path:
     """``bundler lock rapids`` in a new workspace under ``root``."""
     make_rapids_workspace(root, channel)
-    proc = bundler("lock", VARIANT, cwd=root)
+    proc = bundler("lock", VARIANT, "--json", cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (root / "lock.json").write_text(proc.stdout)  # what the tests read of the lock run
     return root
 
 
