@@ -351,7 +351,7 @@ def _archive_conf(options: dict[str, str], conf: dict[str, str], key: str) -> st
     return options.get("--archives") or conf[key]
 
 
-@case(Case("YARN client", r"\.tar\.gz --master yarn\) app\.py$", how="record"))
+@case(Case("YARN client", r"(?<!\.tar) --published --master yarn\) app\.py$", how="record"))
 def _yarn_client(sb: SimpleNamespace, command: str) -> None:
     uri = hdfs_published(sb)
     options, conf, rest = recorded(sb, command)
@@ -362,22 +362,43 @@ def _yarn_client(sb: SimpleNamespace, command: str) -> None:
     assert rest == ["app.py"]
 
 
-@case(Case("pack .tar and put on HDFS", r"^bundler pack \S+ -o \S+\.tar && hdfs dfs -put"))
-def _pack_tar_put(sb: SimpleNamespace, command: str) -> None:
-    ok(bash(command, sb, record=True), command)
+def tar_published(sb: SimpleNamespace) -> tuple[Path, str]:
+    """``gpuapp`` packed as a plain .tar and published to the HDFS stand-in: (tar, URI)."""
     packed = sb.ws / "dist" / "gpuapp-linux-64.tar"
-    put = sb.root / "hdfs" / "envs" / "gpuapp-linux-64.tar"
+    if not packed.is_file():
+        ok(bash(f"bundler pack gpuapp -o {packed}", sb), "bundler pack gpuapp -o ...tar")
+    target = f"file://{sb.root / 'hdfs' / 'envs'}"
+    proc = bash(f"bundler publish {packed} --to {target} --json", sb)
+    ok(proc, f"bundler publish {packed}")
+    return packed, str(json.loads(proc.stdout)["spark_uri"])
+
+
+@case(
+    Case(
+        "pack .tar and publish to HDFS",
+        r"^bundler pack \S+ -o \S+\.tar && bundler publish",
+        swaps=(*VARIANT_SWAPS, HDFS_SWAP),
+    )
+)
+def _pack_tar_publish(sb: SimpleNamespace, command: str) -> None:
+    import hashlib
+
+    ok(bash(command, sb), command)
+    packed = sb.ws / "dist" / "gpuapp-linux-64.tar"
+    digest = hashlib.sha256(packed.read_bytes()).hexdigest()
+    put = sb.root / "hdfs" / "envs" / f"gpuapp-linux-64-executor-{digest[:16]}.tar"
     assert put.read_bytes() == packed.read_bytes()
     with tarfile.open(put, mode="r:") as tar:  # plain tar, no gzip
         assert tar.getmember("bin/python3.11").mode == 0o755
         assert tar.getmember("bin/python").issym()
 
 
-@case(Case("YARN plain tar", r"\.tar --master yarn\) app\.py$", how="record"))
+@case(Case("YARN plain tar", r"\.tar --published --master yarn\) app\.py$", how="record"))
 def _yarn_tar(sb: SimpleNamespace, command: str) -> None:
+    _, uri = tar_published(sb)
     options, conf, rest = recorded(sb, command)
     assert options["--master"] == "yarn"
-    assert options["--archives"] == "hdfs:///envs/gpuapp-linux-64.tar#env"
+    assert options["--archives"] == f"{uri}#env" and uri.endswith(".tar"), options
     assert conf["spark.pyspark.python"] == "./env/bin/python"
     assert rest == ["app.py"]
 
