@@ -8,8 +8,11 @@ about 35,000 files).  It is locked and built as the test suite does it
 Each archive is packed once (they take minutes; run the script again for another
 sample) and unpacked onto disk the way an executor's localizer does it: ``gzip -dc |
 tar -x`` for ``.tar.gz`` (Hadoop and Spark), ``tar -xf`` for ``.tar`` (YARN's
-NodeManager).  A ``.zip`` is packed for its time and size only: executors inflate it
-in Java, which this script does not imitate.  Peak memory is the packing process's own
+NodeManager), into a new directory that is removed right after (four unpacked
+copies of 6.5 GB do not fit beside the rest on a small disk; conda-pack goes first, so
+only bundler's unpacks follow a deletion, which ext4 makes slower, never faster).  A
+``.zip`` is packed for its time and size only: executors inflate it in Java, which
+this script does not imitate.  Peak memory is the packing process's own
 maximum resident set (``ru_maxrss``).  conda-pack runs with its defaults (gzip level 4,
 one thread).
 

@@ -195,3 +195,16 @@ def test_zip_runs_cudf_on_executors(
         assert Path(row["executable"]).resolve().is_relative_to(env), row
         for module, file in row["files"].items():
             assert Path(file).resolve().is_relative_to(env), (module, file)
+
+
+def test_readme_documents_the_variant_the_tests_run() -> None:
+    """The README's RAPIDS overlay is the one this module locks, word for word."""
+    import yaml
+
+    from tests.support.rapids import RAPIDS
+    from tests.support.readme import README
+
+    text = README.read_text()
+    start = text.index("```yaml\n# environments/rapids.yml")
+    block = text[start + len("```yaml\n") : text.index("```", start + 7)]
+    assert yaml.safe_load(block) == yaml.safe_load(RAPIDS)
