@@ -151,10 +151,7 @@ def load_workspace(root: Path) -> Workspace:
     return Workspace(root=root, variants=variants)
 
 
-def _load_variant(
-    root: Path, vfile: Path, name: str, body: Any, cache: dict[Path, EnvFile]
-) -> Variant:
-    where = f"{vfile} [variants.{name}]"
+def _check_variant_table(where: str, name: str, body: Any) -> None:
     if not _NAME_RE.match(name):
         raise WorkspaceError(f"{where}: invalid variant name", "use letters, digits, '.', '_', '-'")
     if not isinstance(body, dict):
@@ -165,6 +162,10 @@ def _load_variant(
             f"{where}: unknown key(s) {', '.join(sorted(unknown))}",
             f"allowed: {', '.join(sorted(_VARIANT_KEYS))}",
         )
+
+
+def _check_variant_files(where: str, body: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The variant's ``files`` and ``platforms``, checked."""
     files = body.get("files")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise WorkspaceError(f"{where}: 'files' must be a non-empty list of file names")
@@ -176,17 +177,35 @@ def _load_variant(
             raise WorkspaceError(
                 f"{where}: unknown platform '{p}'", f"known: {', '.join(KNOWN_PLATFORMS)}"
             )
+    return files, platforms
+
+
+def _check_variant_versions(where: str, body: dict[str, Any]) -> tuple[Any, Any]:
+    """The variant's ``cuda`` and ``glibc`` (None when not set), checked."""
     cuda = body.get("cuda")
     if cuda is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", str(cuda)):
         raise WorkspaceError(f"{where}: cuda = {cuda!r} is not a version", 'write cuda = "12.9"')
     glibc = body.get("glibc")
     if glibc is not None and not re.fullmatch(r"\d+\.\d+", str(glibc)):
         raise WorkspaceError(f"{where}: glibc = {glibc!r} is not a version", 'write glibc = "2.28"')
+    return cuda, glibc
+
+
+def _check_variant_imports(where: str, body: dict[str, Any]) -> None:
     for key in ("imports", "gpu_imports"):
         value = body.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise WorkspaceError(f"{where}: '{key}' must be a list of module names")
 
+
+def _load_variant(
+    root: Path, vfile: Path, name: str, body: Any, cache: dict[Path, EnvFile]
+) -> Variant:
+    where = f"{vfile} [variants.{name}]"
+    _check_variant_table(where, name, body)
+    files, platforms = _check_variant_files(where, body)
+    cuda, glibc = _check_variant_versions(where, body)
+    _check_variant_imports(where, body)
     env_files = []
     for fname in files:
         path = (root / "environments" / fname).resolve()
@@ -246,24 +265,9 @@ def parse_env_file(path: Path) -> EnvFile:
         if key == "channels":
             channels = _string_list(path, value_node, "channels")
         elif key == "dependencies":
-            if not isinstance(value_node, yaml.SequenceNode):
-                raise WorkspaceError(f"{path}:{_line(value_node)}: 'dependencies' must be a list")
-            for item in value_node.value:
-                if isinstance(item, yaml.ScalarNode):
-                    _check_conda_spec(path, item)
-                    deps.append(item.value.strip())
-                elif isinstance(item, yaml.MappingNode) and len(item.value) == 1:
-                    sub_key, sub_val = item.value[0]
-                    if sub_key.value != "pip":
-                        raise WorkspaceError(
-                            f"{path}:{_line(item)}: unexpected mapping '{sub_key.value}'",
-                            "only a 'pip:' list may appear among dependencies",
-                        )
-                    pip.extend(_string_list(path, sub_val, "pip"))
-                else:
-                    raise WorkspaceError(
-                        f"{path}:{_line(item)}: a dependency must be a string or a 'pip:' list"
-                    )
+            more_deps, more_pip = _dependencies(path, value_node)
+            deps.extend(more_deps)
+            pip.extend(more_pip)
         elif key in ("name", "prefix", "variables", "platforms", "category"):
             continue
         else:
@@ -272,6 +276,31 @@ def parse_env_file(path: Path) -> EnvFile:
                 "allowed: name, channels, dependencies",
             )
     return EnvFile(path=path, channels=tuple(channels), dependencies=tuple(deps), pip=tuple(pip))
+
+
+def _dependencies(path: Path, node: yaml.Node) -> tuple[list[str], list[str]]:
+    """(conda specs, pip requirements) of a ``dependencies:`` list."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise WorkspaceError(f"{path}:{_line(node)}: 'dependencies' must be a list")
+    deps: list[str] = []
+    pip: list[str] = []
+    for item in node.value:
+        if isinstance(item, yaml.ScalarNode):
+            _check_conda_spec(path, item)
+            deps.append(item.value.strip())
+        elif isinstance(item, yaml.MappingNode) and len(item.value) == 1:
+            sub_key, sub_val = item.value[0]
+            if sub_key.value != "pip":
+                raise WorkspaceError(
+                    f"{path}:{_line(item)}: unexpected mapping '{sub_key.value}'",
+                    "only a 'pip:' list may appear among dependencies",
+                )
+            pip.extend(_string_list(path, sub_val, "pip"))
+        else:
+            raise WorkspaceError(
+                f"{path}:{_line(item)}: a dependency must be a string or a 'pip:' list"
+            )
+    return deps, pip
 
 
 def _string_list(path: Path, node: yaml.Node, what: str) -> list[str]:

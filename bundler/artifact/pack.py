@@ -163,20 +163,12 @@ def write_archive(
     Callers write to a temporary name and rename (``write_pack`` does, together with
     the manifest and the SBOM).
     """
-    from conda_pack.core import CondaEnv, CondaPackException, Packer
+    from conda_pack.core import Packer
 
     reporter = reporter or NullReporter()
     fmt = fmt or archive_format(output)
     check_compression(level, threads)
-    try:
-        env = CondaEnv.from_prefix(str(prefix))
-    except CondaPackException as exc:
-        raise PackError(f"conda-pack refused {prefix}: {' '.join(str(exc).split())}") from exc
-    except (KeyError, ValueError, OSError) as exc:
-        raise PackError(
-            f"conda-pack cannot read {prefix}/conda-meta: {type(exc).__name__}: {exc}",
-            "the environment's metadata is damaged; recreate the environment",
-        ) from exc
+    env = _conda_env(prefix)
     excluded = compile_patterns(exclude)  # one pass, however many patterns
     # conda-pack adds its own scripts (activate, conda-unpack) at the end; copies of
     # them in the prefix (an environment unpacked from a conda-pack archive) would be
@@ -188,16 +180,7 @@ def write_archive(
     )
     with open(output, "wb") as fh:
         raw = HashingWriter(fh)
-        writer: TarWriter | ZipWriter
-        stream: IO[bytes] | None = None
-        if fmt == "zip":
-            writer = ZipWriter(fh, ZIP_LEVEL if level is None else level, threads)
-        else:
-            if fmt == "tar.gz":
-                stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
-            else:  # plain tar: tarfile writes 512-byte headers, buffer them
-                stream = cast(IO[bytes], io.BufferedWriter(raw, 1 << 20))
-            writer = TarWriter(stream, same_content((f.source, f.target) for f in files))
+        writer, stream = _open_writer(fmt, raw, files, level, threads)
         try:
             records = _PrunedRecords(writer, excluded)
             packer = Packer(str(prefix), records)
@@ -214,17 +197,56 @@ def write_archive(
             raise
         if stream is not None:
             stream.close()
-    if notes is not None:
-        notes["metadata"] = records.metadata
-    if isinstance(writer, TarWriter) and notes is not None:
-        notes["linked"] = {"files": writer.linked, "bytes": writer.linked_bytes}
-    if isinstance(writer, ZipWriter):
-        if writer.report.left_out:
-            gone = ", ".join(sorted(writer.report.left_out)[:5])
-            reporter.warn(f"left out of the zip: symlinks to nothing packed ({gone})")
-        if notes is not None:
-            notes["zip_symlinks"] = writer.report.to_dict()
+    _take_notes(writer, records, notes, reporter)
     return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
+
+
+def _conda_env(prefix: Path) -> Any:
+    """conda-pack's view of ``prefix``; a PackError when it cannot read it."""
+    from conda_pack.core import CondaEnv, CondaPackException
+
+    try:
+        return CondaEnv.from_prefix(str(prefix))
+    except CondaPackException as exc:
+        raise PackError(f"conda-pack refused {prefix}: {' '.join(str(exc).split())}") from exc
+    except (KeyError, ValueError, OSError) as exc:
+        raise PackError(
+            f"conda-pack cannot read {prefix}/conda-meta: {type(exc).__name__}: {exc}",
+            "the environment's metadata is damaged; recreate the environment",
+        ) from exc
+
+
+def _open_writer(
+    fmt: str, raw: HashingWriter, files: list[Any], level: int | None, threads: int | None
+) -> tuple[TarWriter | ZipWriter, IO[bytes] | None]:
+    """The archive writer for ``fmt`` over ``raw``, and the stream between them (tar)."""
+    if fmt == "zip":
+        return ZipWriter(raw.raw, ZIP_LEVEL if level is None else level, threads), None
+    stream: IO[bytes]
+    if fmt == "tar.gz":
+        stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
+    else:  # plain tar: tarfile writes 512-byte headers, buffer them
+        stream = cast(IO[bytes], io.BufferedWriter(raw, 1 << 20))
+    return TarWriter(stream, same_content((f.source, f.target) for f in files)), stream
+
+
+def _take_notes(
+    writer: TarWriter | ZipWriter,
+    records: _PrunedRecords,
+    notes: dict[str, Any] | None,
+    reporter: Reporter,
+) -> None:
+    """What the writer learnt, for the manifest and the SBOM (see ``write_archive``)."""
+    if isinstance(writer, ZipWriter) and writer.report.left_out:
+        gone = ", ".join(sorted(writer.report.left_out)[:5])
+        reporter.warn(f"left out of the zip: symlinks to nothing packed ({gone})")
+    if notes is None:
+        return
+    notes["metadata"] = records.metadata
+    if isinstance(writer, TarWriter):
+        notes["linked"] = {"files": writer.linked, "bytes": writer.linked_bytes}
+    else:
+        notes["zip_symlinks"] = writer.report.to_dict()
 
 
 class _Names:

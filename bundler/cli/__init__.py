@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 
 from bundler import __version__
+from bundler.cli.options import App
 
-app = typer.Typer(
+app = App(
     name="bundler",
     help="Lock, build and pack conda environments that Spark executors run from.",
     no_args_is_help=True,

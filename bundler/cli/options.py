@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from bundler.errors import BundlerError, SubprocessError, os_error
 from bundler.render import ConsoleReporter
@@ -24,6 +25,47 @@ WorkspaceOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON result on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show the commands run.")]
+
+
+class _FlagOption(TyperOption):
+    """A flag takes no value, so its help row names no type (typer 0.29 prints ``<bool>``)."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _untyped_flags(params: list[Any]) -> list[Any]:
+    # The same objects, so parsing is unchanged; only their help row differs.
+    # (typer 0.29 vendors click: its Context and Parameter types are private, hence Any.)
+    for param in params:
+        if type(param) is TyperOption and param.is_flag:
+            param.__class__ = _FlagOption
+    return params
+
+
+class Command(TyperCommand):
+    """Every bundler command: typer's, with flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The ``bundler`` group: typer's, with flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _untyped_flags(super().get_params(ctx))
+
+
+class App(typer.Typer):
+    """``typer.Typer`` whose group and commands are ``Group`` and ``Command``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=Group, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
 
 
 def _fail(exc: BundlerError) -> None:

@@ -6,7 +6,7 @@ commands defined inside ``register``, which refer to names imported there.
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,10 @@ from bundler.cli.options import (
     reporting,
 )
 from bundler.render import print_json
+
+if TYPE_CHECKING:
+    from bundler.solve.lock import LockState
+    from bundler.variants import Variant, Workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -44,22 +48,8 @@ def register(app: typer.Typer) -> None:
             ]
         if as_json:
             print_json(rows)
-            return
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("variant", "files", "platforms", "cuda", "lock")
-        colors = {"fresh": "green", "stale": "yellow", "missing": "red"}
-        for r in rows:
-            state = r["state"]
-            table.add_row(
-                r["name"],
-                ", ".join(r["files"]),
-                ", ".join(r["platforms"]),
-                r["cuda"] or "",
-                f"[{colors[state]}]{state}[/]",
-            )
-        Console().print(table)
+        else:
+            _print_variants(rows)
 
     @app.command()
     def lock(
@@ -92,21 +82,7 @@ def register(app: typer.Typer) -> None:
         with reporting(quiet, as_json, verbose) as reporter:
             ws = open_workspace(workspace)
             if check:
-                states = check_locks(ws, names or [])
-                bad = [(v, s) for v, s in states if s.value != "fresh"]
-                if as_json:
-                    print_json({v.name: s.value for v, s in states})
-                else:
-                    for v, s in states:
-                        print(f"{v.name}: {s.value}")
-                    for v, s in bad:
-                        print(
-                            f"error: {v.lock_path.relative_to(ws.root)} is {s.value}; "
-                            f"run 'bundler lock {v.name}'",
-                            file=sys.stderr,
-                        )
-                if bad:
-                    raise typer.Exit(1)
+                _report_lock_states(ws, check_locks(ws, names or []), as_json)
                 return
             options = LockOptions(variants=tuple(names or ()), allow_unsupported=allow_unsupported)
             results = lock_variants(ws, options, reporter)
@@ -123,3 +99,42 @@ def register(app: typer.Typer) -> None:
                 print(f"{r.path}: {r.summary()}")
                 for change in r.changes:
                     print(f"  {change.platform}: {change.describe()}")
+
+
+def _print_variants(rows: list[dict[str, Any]]) -> None:
+    """``bundler variants`` as a table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("variant", "files", "platforms", "cuda", "lock")
+    colors = {"fresh": "green", "stale": "yellow", "missing": "red"}
+    for r in rows:
+        state = r["state"]
+        table.add_row(
+            r["name"],
+            ", ".join(r["files"]),
+            ", ".join(r["platforms"]),
+            r["cuda"] or "",
+            f"[{colors[state]}]{state}[/]",
+        )
+    Console().print(table)
+
+
+def _report_lock_states(
+    ws: "Workspace", states: "list[tuple[Variant, LockState]]", as_json: bool
+) -> None:
+    """``bundler lock --check``: each lock's state; exit 1 when one is not fresh."""
+    bad = [(v, s) for v, s in states if s.value != "fresh"]
+    if as_json:
+        print_json({v.name: s.value for v, s in states})
+    else:
+        for v, s in states:
+            print(f"{v.name}: {s.value}")
+        for v, s in bad:
+            print(
+                f"error: {v.lock_path.relative_to(ws.root)} is {s.value}; "
+                f"run 'bundler lock {v.name}'",
+                file=sys.stderr,
+            )
+    if bad:
+        raise typer.Exit(1)

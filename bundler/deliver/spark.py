@@ -40,9 +40,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bundler.artifact.formats import spark_unpack_problem
 from bundler.artifact.readers import safe_extract
-from bundler.deliver.masters import ClusterManager, cluster_manager
+from bundler.deliver.masters import (
+    K8S_IMAGE_KEY,
+    K8S_UPLOAD_KEY,
+    ClusterManager,
+    cluster_manager,
+)
 from bundler.errors import BundlerError, SparkConfError
 from bundler.events import NullReporter, Reporter
 from bundler.solve.guards import minor_version
@@ -129,7 +133,7 @@ class SparkSubmitPlan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
-            "cluster_manager": self.manager.value,
+            "cluster_manager": self.manager.name,
             "master": self.master,
             "deploy_mode": self.deploy_mode,
             "submit_args": self.submit_args(),
@@ -192,17 +196,22 @@ def _split_archive(uri: str) -> tuple[str, str]:
     return base, alias
 
 
-def _check_unpackable(uri: str, yarn: bool) -> None:
-    problem = spark_unpack_problem(urlsplit(uri).path or uri, yarn=yarn)
-    if problem is not None:
-        raise SparkConfError(f"--archive {uri}: {problem[0]}", problem[1])
-
-
 def is_local_uri(uri: str) -> bool:
     """A path on this machine (no scheme, or ``file:``), as opposed to s3a://, https://, ..."""
     scheme = urlsplit(uri).scheme
     # A one-letter scheme is a Windows drive ("C:\\..."), still a local path.
     return scheme in _LOCAL_SCHEMES or len(scheme) == 1
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the executors' Python comes from: an archive they unpack, or an image."""
+
+    python: str
+    conf: tuple[tuple[str, str], ...]
+    archive: str | None = None  # "URI#alias"
+    archive_key: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def plan_spark_conf(
@@ -219,128 +228,133 @@ def plan_spark_conf(
     ``locked_python`` is the variant's locked Python version (None when the lock
     is missing or has none; ``lock_note`` then says why, as a warning).  ``cuda`` is
     the variant's CUDA version: a CUDA variant gets Spark's GPU scheduling settings.
+    What differs between cluster managers is read from their ``masters`` rows.
     """
     from bundler.deliver.sparkgpu import GpuRequest, plan_gpu
 
-    manager = cluster_manager(options.master)
-    mode = options.deploy_mode
-    if mode not in ("client", "cluster"):
-        raise SparkConfError(f"--deploy-mode {mode}: expected client or cluster")
-    if (options.archive is None) == (options.image is None):
-        raise SparkConfError("pass exactly one of --archive URI or --image TAG")
-    cluster = mode == "cluster"
-    if cluster and manager is ClusterManager.UNSPECIFIED:
-        raise SparkConfError("--deploy-mode cluster needs --master", "name the cluster manager")
-    if cluster and manager in (ClusterManager.STANDALONE, ClusterManager.LOCAL_CLUSTER):
-        raise SparkConfError(
-            f"--master {options.master}: standalone cluster mode does not run Python applications",
-            "use --deploy-mode client",
-        )
-
-    conf: list[tuple[str, str]] = []
-    env: list[tuple[str, str]] = []
-    warnings: list[str] = []
-    archive: str | None = None
-    archive_key: str | None = None
-
+    manager = _checked_manager(options)
+    cluster = options.deploy_mode == "cluster"
     if options.image is not None:
-        if manager not in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
-            raise SparkConfError(
-                f"--image with --master {options.master}: images are for Kubernetes",
-                "use --master k8s://https://HOST:PORT, or --archive on this cluster",
-            )
-        python = f"{IMAGE_ENV_ROOT}/{options.variant}/bin/python"
-        conf.append(("spark.kubernetes.container.image", options.image))
-        conf.append(("spark.pyspark.python", python))
-        env_python = python
+        source = _image_source(manager, options, options.image)
     else:
-        assert options.archive is not None
-        uri, alias = _split_archive(options.archive)
-        yarn = manager is ClusterManager.YARN
-        _check_unpackable(uri, yarn)
-        archive = f"{uri}#{alias}"
-        python = f"./{alias}/bin/python"
-        env_python = python
-        archive_key = "spark.yarn.dist.archives" if yarn else "spark.archives"
-        conf.append(("spark.pyspark.python", python))
-        if manager is ClusterManager.YARN and cluster:
-            # The driver runs in the application master's container, beside ./env.
-            conf.append(("spark.yarn.appMasterEnv.PYSPARK_PYTHON", python))
-            conf.append(("spark.executorEnv.PYSPARK_PYTHON", python))
-        if manager is ClusterManager.KUBERNETES:
-            if is_local_uri(uri) and cluster and options.upload_path is None:
-                raise SparkConfError(
-                    f"--archive {uri} is a local file: in Kubernetes cluster mode "
-                    "spark-submit uploads it to spark.kubernetes.file.upload.path",
-                    "pass --upload-path s3a://BUCKET/PATH (or an https/s3a URI as --archive)",
-                )
-            warnings.append(
-                "Kubernetes also needs spark.kubernetes.container.image (a Spark image with "
-                "a glibc at least as new as the archive's); the archive only brings Python"
-            )
-        elif manager is ClusterManager.UNSPECIFIED:
-            warnings.append(
-                "no --master: assuming a cluster manager that honours --archives (standalone, "
-                "YARN, local-cluster); on YARN the defaults key is spark.yarn.dist.archives"
-            )
-
+        source = _archive_source(manager, options, cluster)
     gpu_conf, gpu_warnings = plan_gpu(
         manager,
         options.variant,
         cuda,
         GpuRequest(options.gpus_per_executor, options.executor_cores, options.gpu_discovery_script),
     )
-    conf.extend(gpu_conf)
-    warnings.extend(gpu_warnings)
-
-    if options.upload_path is not None:
-        if manager in (ClusterManager.KUBERNETES, ClusterManager.UNSPECIFIED):
-            conf.append(("spark.kubernetes.file.upload.path", options.upload_path))
-        else:
-            warnings.append(
-                f"--upload-path is only used by Kubernetes; ignored for {manager.value}"
-            )
-
+    upload_conf, upload_warnings = _upload_path(manager, options.upload_path)
+    driver_conf: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
     if not cluster:
-        conf.append(("spark.pyspark.driver.python", driver_python))
+        driver_conf = (("spark.pyspark.driver.python", driver_python),)
         # For a session started from Python (python app.py, a notebook), where spark-submit
         # does not turn spark.pyspark.* into the workers' environment.
-        env.append(("PYSPARK_PYTHON", env_python))
-        env.append(("PYSPARK_DRIVER_PYTHON", driver_python))
-
-    if lock_note is not None:
-        warnings.append(lock_note)
-    elif locked_python is not None and not cluster and driver_version is None:
-        warnings.append(
-            f"driver Python {driver_python} not found on PATH: cannot check that its minor "
-            f"version matches the {locked_python} of variant {options.variant} "
-            "(pass --driver-python)"
-        )
-    elif locked_python is not None and not cluster:
-        locked_minor = minor_version(locked_python)
-        if (
-            locked_minor is not None
-            and driver_version is not None
-            and locked_minor != driver_version
-        ):
-            have = f"{driver_version[0]}.{driver_version[1]}"
-            want = f"{locked_minor[0]}.{locked_minor[1]}"
-            warnings.append(
-                f"variant {options.variant} locks Python {locked_python} but the driver "
-                f"({driver_python}) runs Python {have}; PySpark needs the same minor version "
-                f"on the driver and the executors: use a Python {want} driver (--driver-python)"
-            )
-
+        env = (("PYSPARK_PYTHON", source.python), ("PYSPARK_DRIVER_PYTHON", driver_python))
+    version_warnings = _driver_version_warnings(
+        options, cluster, driver_python, driver_version, locked_python, lock_note
+    )
     return SparkSubmitPlan(
         variant=options.variant,
         manager=manager,
         master=options.master,
-        deploy_mode=mode,
-        archive=archive,
-        archive_key=archive_key,
-        conf=tuple(conf),
-        env=tuple(env),
-        warnings=tuple(warnings),
+        deploy_mode=options.deploy_mode,
+        archive=source.archive,
+        archive_key=source.archive_key,
+        conf=(*source.conf, *gpu_conf, *upload_conf, *driver_conf),
+        env=env,
+        warnings=(*source.warnings, *gpu_warnings, *upload_warnings, *version_warnings),
+    )
+
+
+def _checked_manager(options: SparkConfOptions) -> ClusterManager:
+    """The cluster manager ``--master`` names, refusing what it cannot run as asked."""
+    manager = cluster_manager(options.master)
+    mode = options.deploy_mode
+    if mode not in ("client", "cluster"):
+        raise SparkConfError(f"--deploy-mode {mode}: expected client or cluster")
+    if (options.archive is None) == (options.image is None):
+        raise SparkConfError("pass exactly one of --archive URI or --image TAG")
+    if mode == "cluster" and manager.cluster_mode_refusal is not None:
+        message, hint = manager.cluster_mode_refusal
+        raise SparkConfError(message.format(master=options.master), hint)
+    return manager
+
+
+def _image_source(manager: ClusterManager, options: SparkConfOptions, image: str) -> _Source:
+    if not manager.takes_image:
+        raise SparkConfError(
+            f"--image with --master {options.master}: images are for Kubernetes",
+            "use --master k8s://https://HOST:PORT, or --archive on this cluster",
+        )
+    python = f"{IMAGE_ENV_ROOT}/{options.variant}/bin/python"
+    return _Source(python, conf=((K8S_IMAGE_KEY, image), ("spark.pyspark.python", python)))
+
+
+def _archive_source(manager: ClusterManager, options: SparkConfOptions, cluster: bool) -> _Source:
+    assert options.archive is not None
+    uri, alias = _split_archive(options.archive)
+    problem = manager.archive_problem(urlsplit(uri).path or uri)
+    if problem is not None:
+        raise SparkConfError(f"--archive {uri}: {problem[0]}", problem[1])
+    upload_needed = manager.uploads_local_archive and cluster and is_local_uri(uri)
+    if upload_needed and options.upload_path is None:
+        raise SparkConfError(
+            f"--archive {uri} is a local file: in Kubernetes cluster mode "
+            f"spark-submit uploads it to {K8S_UPLOAD_KEY}",
+            "pass --upload-path s3a://BUCKET/PATH (or an https/s3a URI as --archive)",
+        )
+    python = f"./{alias}/bin/python"
+    keys = ("spark.pyspark.python", *(manager.cluster_python_keys if cluster else ()))
+    return _Source(
+        python,
+        conf=tuple((key, python) for key in keys),
+        archive=f"{uri}#{alias}",
+        archive_key=manager.archives_key,
+        warnings=(manager.archive_note,) if manager.archive_note else (),
+    )
+
+
+def _upload_path(
+    manager: ClusterManager, upload_path: str | None
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(conf, warnings) for ``--upload-path``."""
+    if upload_path is None:
+        return (), ()
+    if manager.takes_upload_path:
+        return ((K8S_UPLOAD_KEY, upload_path),), ()
+    return (), (f"--upload-path is only used by Kubernetes; ignored for {manager.name}",)
+
+
+def _driver_version_warnings(
+    options: SparkConfOptions,
+    cluster: bool,
+    driver_python: str,
+    driver_version: tuple[int, int] | None,
+    locked_python: str | None,
+    lock_note: str | None,
+) -> tuple[str, ...]:
+    """Whether the client-mode driver's Python can share the archive's minor version."""
+    if lock_note is not None:
+        return (lock_note,)
+    if locked_python is None or cluster:
+        return ()
+    if driver_version is None:
+        return (
+            f"driver Python {driver_python} not found on PATH: cannot check that its minor "
+            f"version matches the {locked_python} of variant {options.variant} "
+            "(pass --driver-python)",
+        )
+    locked_minor = minor_version(locked_python)
+    if locked_minor is None or locked_minor == driver_version:
+        return ()
+    have = f"{driver_version[0]}.{driver_version[1]}"
+    want = f"{locked_minor[0]}.{locked_minor[1]}"
+    return (
+        f"variant {options.variant} locks Python {locked_python} but the driver "
+        f"({driver_python}) runs Python {have}; PySpark needs the same minor version "
+        f"on the driver and the executors: use a Python {want} driver (--driver-python)",
     )
 
 

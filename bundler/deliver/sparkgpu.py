@@ -10,10 +10,11 @@ Scheduling and Configuration" in Spark's configuration docs) does that with:
 - a discovery script run on each executor (or worker) that prints the addresses as
   ``{"name": "gpu", "addresses": [...]}``.
 
-Per cluster manager: Kubernetes also needs the device plugin's vendor
-(``nvidia.com``) to request ``nvidia.com/gpu``; YARN maps ``gpu`` to ``yarn.io/gpu``
-itself; a standalone worker must announce its GPUs in its own configuration (for
-``local-cluster`` the workers are started by spark-submit and read the same conf).
+Per cluster manager (the GPU fields of its ``masters.ClusterManager`` row): Kubernetes
+also needs the device plugin's vendor (``nvidia.com``) to request ``nvidia.com/gpu``;
+YARN maps ``gpu`` to ``yarn.io/gpu`` itself; a standalone worker must announce its GPUs
+in its own configuration (for ``local-cluster`` the workers are started by spark-submit
+and read the same conf).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from bundler.errors import SparkConfError
 #: Where the Apache Spark images (and distributions, under $SPARK_HOME) keep the
 #: example discovery script, which asks nvidia-smi for the GPUs' indices.
 SPARK_GPU_SCRIPT = "/opt/spark/examples/src/main/scripts/getGpusResources.sh"
-NVIDIA_VENDOR = "nvidia.com"
 
 
 @dataclass(frozen=True)
@@ -77,18 +77,18 @@ def plan_gpu(
         ("spark.executor.resource.gpu.discoveryScript", script),
     ]
     warnings: list[str] = []
-    if manager is ClusterManager.KUBERNETES:
-        conf.append(("spark.executor.resource.gpu.vendor", NVIDIA_VENDOR))
-    elif manager is ClusterManager.LOCAL_CLUSTER:
+    if manager.gpu_vendor is not None:
+        conf.append(("spark.executor.resource.gpu.vendor", manager.gpu_vendor))
+    if manager.workers_read_conf:
         conf.append(("spark.worker.resource.gpu.amount", str(gpus)))
         conf.append(("spark.worker.resource.gpu.discoveryScript", script))
-    elif manager is ClusterManager.STANDALONE:
+    if manager.workers_configured_apart:
         warnings.append(
             "each standalone worker must announce its GPUs in its own configuration, e.g. "
             "SPARK_WORKER_OPTS='-Dspark.worker.resource.gpu.amount=N "
             f"-Dspark.worker.resource.gpu.discoveryScript={script}' in spark-env.sh"
         )
-    if request.discovery_script is None and manager is not ClusterManager.KUBERNETES:
+    if request.discovery_script is None and not manager.has_discovery_script:
         warnings.append(
             f"the GPU discovery script {script} (from the Apache Spark images) must exist on "
             "every executor host: pass --gpu-discovery-script PATH where it lives elsewhere"

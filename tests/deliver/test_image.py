@@ -556,6 +556,26 @@ def spark_base_image() -> Iterator[str]:
         yield name
 
 
+def _assert_labels(labels: dict[str, str], result: dict[str, Any], sbom: bytes) -> None:
+    """The labels name the variant, its lock, bundler, the archive and the SBOM."""
+    manifest = json.loads(Path(result["archive"] + ".json").read_text())
+    assert labels[im.LABEL_VARIANT] == "app"
+    assert labels[im.LABEL_LOCK_HASH] == manifest["inputs_hash"]
+    assert labels[im.LABEL_VERSION] == __version__
+    assert labels[im.LABEL_ARCHIVE_SHA256] == manifest["archive"]["sha256"]
+    # The SBOM pack wrote beside the archive is in the layer; its sha256 is a label.
+    assert labels[im.LABEL_SBOM_SHA256] == hashlib.sha256(sbom).hexdigest()
+    assert result["sbom_sha256"] == labels[im.LABEL_SBOM_SHA256]
+    assert result["sbom"] == "/opt/bundler/envs/app/sbom.cdx.json"
+
+
+def _assert_one_layer_on(base_image: str, config: dict[str, Any]) -> None:
+    """The environment is exactly one layer on top of the base image's."""
+    base_layers = _inspect(base_image)["OCIv1"]["rootfs"]["diff_ids"]
+    layers = config["OCIv1"]["rootfs"]["diff_ids"]
+    assert layers[: len(base_layers)] == base_layers and len(layers) == len(base_layers) + 1
+
+
 @pytest.mark.integration
 @pytest.mark.image
 def test_image_runs_the_variant_as_spark_user(
@@ -584,21 +604,9 @@ def test_image_runs_the_variant_as_spark_user(
         assert docker["User"] == "185"
         assert docker["WorkingDir"] == "/opt/spark/work-dir"
 
-        manifest = json.loads(Path(result["archive"] + ".json").read_text())
-        labels = docker["Labels"]
-        assert labels[im.LABEL_VARIANT] == "app"
-        assert labels[im.LABEL_LOCK_HASH] == manifest["inputs_hash"]
-        assert labels[im.LABEL_VERSION] == __version__
-        assert labels[im.LABEL_ARCHIVE_SHA256] == manifest["archive"]["sha256"]
-        # The SBOM pack wrote beside the archive is in the layer; its sha256 is a label.
         sbom = Path(result["archive"] + ".cdx.json").read_bytes()
-        assert labels[im.LABEL_SBOM_SHA256] == hashlib.sha256(sbom).hexdigest()
-        assert result["sbom_sha256"] == labels[im.LABEL_SBOM_SHA256]
-        assert result["sbom"] == "/opt/bundler/envs/app/sbom.cdx.json"
-        # The environment is exactly one layer on top of the base image's.
-        base_layers = _inspect(spark_base_image)["OCIv1"]["rootfs"]["diff_ids"]
-        layers = config["OCIv1"]["rootfs"]["diff_ids"]
-        assert layers[: len(base_layers)] == base_layers and len(layers) == len(base_layers) + 1
+        _assert_labels(docker["Labels"], result, sbom)
+        _assert_one_layer_on(spark_base_image, config)
 
         ctr = run(["buildah", "from", tag], what="buildah from").stdout.strip()
         inside = run(  # the base image has no cat: the environment's python reads it

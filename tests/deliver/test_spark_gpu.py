@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bundler.deliver.spark import ClusterManager, SparkConfOptions, plan_spark_conf
+from bundler.deliver.masters import YARN
+from bundler.deliver.spark import SparkConfOptions, plan_spark_conf
 from bundler.deliver.sparkgpu import SPARK_GPU_SCRIPT
 from bundler.errors import SparkConfError
 from tests.support.cli import run_cli
@@ -78,7 +79,8 @@ def test_zero_gpus_turns_it_off_and_bad_numbers_are_refused() -> None:
         plan(executor_cores=0)
     with pytest.raises(SparkConfError, match="--gpus-per-executor -1"):
         plan(gpus_per_executor=-1)
-    assert ClusterManager.YARN.value == "yarn"
+    assert plan().manager is YARN
+    assert YARN.name == "yarn"
 
 
 # --- real tasks on local-cluster, each with a (fake) GPU -----------------------------------
