@@ -14,7 +14,7 @@ from tests.support.fixtures import (  # noqa: F401
     locked_workspace,
     packed_archive,
 )
-from tests.support.rapids import rapids_prefix, rapids_workspace, remove_rapids  # noqa: F401
+from tests.support.rapids import rapids_prefix, rapids_workspace  # noqa: F401
 from tests.support.scheduling import Scheduling
 from tests.support.sparkenv import spark_env  # noqa: F401
 
@@ -38,9 +38,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> Schedulin
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _EXIT_STATUS.append(int(exitstatus))
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is not None:
-        remove_rapids(factory)  # about 25 GB; only the controller removes it
 
 
 @pytest.hookimpl(trylast=True)

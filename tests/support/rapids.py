@@ -7,10 +7,10 @@ behaves differently from the probe packages (memory, linkage through ``dlopen``,
 time), so the suite locks, builds, packs and verifies it for real.
 
 The wheels land in bundler's wheel cache (``bundler_cache``, shared between runs), so a
-machine downloads them once.  One prefix is built per run and shared by every test
-that needs it (``rapids_prefix``); each archive format is packed from it once per run
-(``rapids_archive``).  All of it lives in directories of the run that the controller
-removes when the run ends (see ``remove_rapids``): it holds about 25 GB.
+machine downloads them once.  ``tests/test_rapids.py`` runs in one xdist worker
+(tests/support/scheduling.py): one prefix is built for the module (``rapids_prefix``)
+and each archive is packed from it for one test class (``rapids_archive``) and removed
+after it, so the disk holds the 6.5 GB prefix, one archive and what a test unpacks.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.shared import once_per_run, run_root
 from tests.support.workspace import write
 
 VARIANT = "rapids"
-PREFIX = "rapids-"  # names of this run's RAPIDS directories
 
 VARIANTS = """\
 [variants.rapids]
@@ -68,9 +68,7 @@ def make_rapids_workspace(root: Path, channel: Path) -> Path:
 def bundler(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The ``bundler`` command as a user runs it (this interpreter's console script)."""
     exe = Path(sys.executable).parent / "bundler"
-    return subprocess.run(
-        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=1500
-    )
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=1500)
 
 
 def lock_rapids(root: Path, channel: Path) -> Path:
@@ -110,43 +108,29 @@ def pack_rapids(prefix: Path, output: Path, *extra: str) -> dict[str, Any]:
     return result
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rapids_workspace(local_channel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The RAPIDS workspace, locked by ``bundler lock rapids`` once per run (read-only)."""
-    return once_per_run(
-        tmp_path_factory, f"{PREFIX}ws", lambda root: lock_rapids(root, local_channel)
-    )
+    """The RAPIDS workspace, locked by ``bundler lock rapids`` (read-only)."""
+    return lock_rapids(tmp_path_factory.mktemp("rapids-ws"), local_channel)
 
 
-@pytest.fixture(scope="session")
-def rapids_prefix(rapids_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ``rapids`` lock built once per run, shared by the xdist workers (read-only)."""
-    env = once_per_run(
-        tmp_path_factory, f"{PREFIX}env", lambda d: build_rapids(rapids_workspace, d / "p")
-    )
-    return env / "p"
+@pytest.fixture(scope="module")
+def rapids_prefix(
+    rapids_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The ``rapids`` lock built once for the module (read-only), removed after it."""
+    root = tmp_path_factory.mktemp("rapids-env")
+    yield build_rapids(rapids_workspace, root / "p")
+    shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
 def rapids_archive(
     factory: pytest.TempPathFactory, prefix: Path, filename: str, *extra: str
-) -> tuple[Path, dict[str, Any]]:
-    """``prefix`` packed to ``filename`` once per run: (path, ``bundler pack --json``)."""
-    name = PREFIX + "".join(c if c.isalnum() else "_" for c in filename + "".join(extra))
-
-    def pack(dest: Path) -> None:
-        result = pack_rapids(prefix, dest / filename, *extra)
-        (dest / "result.json").write_text(json.dumps(result))
-
-    dest = once_per_run(factory, name, pack)
-    return dest / filename, json.loads((dest / "result.json").read_text())
-
-
-def remove_rapids(factory: pytest.TempPathFactory) -> None:
-    """Remove this run's RAPIDS directory (prefix and archives); the controller calls it."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    root = run_root(factory)
-    for path in root.glob(f"{PREFIX}*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for mark in root.glob(f".{PREFIX}*"):
-        mark.unlink(missing_ok=True)
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """``prefix`` packed to ``filename``: (path, ``bundler pack --json``), removed after."""
+    root = factory.mktemp("rapids-archive")
+    try:
+        yield root / filename, pack_rapids(prefix, root / filename, *extra)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

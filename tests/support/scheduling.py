@@ -16,7 +16,8 @@ from xdist.scheduler import LoadScopeScheduling
 #: Test modules, by file name wherever they live under tests/, run by one worker.
 #: The README cases share one sandbox and build on each other's results (an archive
 #: packed by one command is submitted by the next, a properties file, a driver env).
-ONE_WORKER = frozenset({"test_readme.py"})
+#: The RAPIDS tests share one 6.5 GB prefix and pack one archive per class at a time.
+ONE_WORKER = frozenset({"test_readme.py", "test_rapids.py"})
 
 
 class Scheduling(LoadScopeScheduling):

@@ -76,7 +76,12 @@ def spark_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamesp
 
 
 def submit(
-    spark_env: SimpleNamespace, tmp: Path, args: list[str], modules: list[str], code: str = JOB
+    spark_env: SimpleNamespace,
+    tmp: Path,
+    args: list[str],
+    modules: list[str],
+    code: str = JOB,
+    timeout: float = 400,
 ) -> Any:
     job = tmp / "job.py"
     job.write_text(code)
@@ -92,7 +97,7 @@ def submit(
         ",".join(modules),
     ]
     proc = subprocess.run(
-        cmd, env=spark_env.env, cwd=tmp, capture_output=True, text=True, timeout=400
+        cmd, env=spark_env.env, cwd=tmp, capture_output=True, text=True, timeout=timeout
     )
     results = [
         line.split(" ", 1)[1]
