@@ -42,6 +42,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -337,7 +338,6 @@ def gpu_visible(reporter: Reporter | None = None) -> str | None:
 
 
 def _check_linkage(root: Path, reporter: Reporter) -> Check:
-    reporter.step("checking the needed libraries of every ELF file")
     report: LinkageReport = check_linkage(
         root, progress=lambda done, total: reporter.progress("linkage", done, total)
     )
@@ -435,17 +435,23 @@ def verify_archive(
             raise VerifyError(f"--import {module!r} is not a module name")
     denied = denied_keys(deny_licenses)
     manifest: Manifest | None = None
-    try:
-        manifest = read_manifest(archive)
-    except ManifestError as exc:
-        checks = [_failed("manifest", "the manifest cannot be read", [exc.one_line()])]
-    else:
-        checks = [_check_manifest(archive, manifest, reporter)]
-    with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:
-        checks += _checks_in(Path(tmp), archive, manifest, imports, reporter)
-        if denied:
-            checks.append(_check_licenses(Path(tmp) / "env", checks, manifest, denied))
-    checks.append(_check_guards(manifest))
+    with ThreadPoolExecutor(1, thread_name_prefix="bundler-sha256") as pool:
+        try:
+            manifest = read_manifest(archive)
+        except ManifestError as exc:
+            first = Future[Check]()
+            first.set_result(_failed("manifest", "the manifest cannot be read", [exc.one_line()]))
+        else:
+            # hashed while the archive is extracted (hashlib runs outside the GIL)
+            if manifest is not None:
+                reporter.step(f"checking {archive.name} against its manifest (in the background)")
+            first = pool.submit(_check_manifest, archive, manifest, NullReporter())
+        with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:
+            checks = _checks_in(Path(tmp), archive, manifest, imports, reporter)
+            if denied:
+                checks.append(_check_licenses(Path(tmp) / "env", checks, manifest, denied))
+            reporter.step("removing the temporary directory")
+        checks = [first.result(), *checks, _check_guards(manifest)]
     return VerifyReport(
         archive=archive,
         checks=tuple(checks),
@@ -498,7 +504,34 @@ def _checks_in(
         details += [f"the build prefix was {built}"] if built else []
         checks = [_passed("extract", f"{count} members extracted safely", details)]
 
-    host, target = _host_platform(), manifest.platform if manifest else None
+    target = manifest.platform if manifest else None
+    with ThreadPoolExecutor(1, thread_name_prefix="bundler-linkage") as pool:
+        # the ELF scan runs while the imports run in their own interpreters
+        if not target or target.startswith("linux"):
+            reporter.step("checking the needed libraries of every ELF file (in the background)")
+        linkage = pool.submit(_linkage_or_skip, root, target)
+        checks += _run_checks(root, tmp, target, manifest, imports, reporter)
+        checks.append(linkage.result())
+    return checks
+
+
+def _linkage_or_skip(root: Path, target: str | None) -> Check:
+    if target and not target.startswith("linux"):
+        return _skipped("linkage", f"{target} archives hold no ELF files to check")
+    return _check_linkage(root, NullReporter())
+
+
+def _run_checks(
+    root: Path,
+    tmp: Path,
+    target: str | None,
+    manifest: Manifest | None,
+    imports: Sequence[str] | None,
+    reporter: Reporter,
+) -> list[Check]:
+    """``python``, ``imports``, ``spark-imports`` and ``gpu-imports``."""
+    checks: list[Check] = []
+    host = _host_platform()
     if target and host and target != host:
         reason = f"the archive is for {target}, this machine is {host}"
         checks += [_skipped(n, reason) for n in ("python", "imports", "gpu-imports")]
@@ -512,11 +545,6 @@ def _checks_in(
         else:
             reason = "the environment's python did not run"
             checks += [_skipped("imports", reason), _skipped("gpu-imports", reason)]
-
-    if target and not target.startswith("linux"):
-        checks.append(_skipped("linkage", f"{target} archives hold no ELF files to check"))
-    else:
-        checks.append(_check_linkage(root, reporter))
     return checks
 
 
