@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -107,6 +108,26 @@ _IMPORT_PROBE = (
     "path=[str(p) for p in getattr(m,'__path__',None) or []],"
     "version=v if isinstance(v,str) else None)))"
 )
+
+
+class _Serialized:
+    """A reporter that several threads may call: one call at a time reaches ``inner``."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def step(self, message: str) -> None:
+        with self._lock:
+            self._inner.step(message)
+
+    def progress(self, task: str, completed: float, total: float | None) -> None:
+        with self._lock:
+            self._inner.progress(task, completed, total)
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            self._inner.warn(message)
 
 
 # ---------------------------------------------------------------- manifest
@@ -280,22 +301,30 @@ def _check_imports(
     pythonpath = spark.entries if spark else ()
     roots = [str(e) for e in pythonpath] if from_spark else [str(root)]
     place = "Spark's pyspark" if from_spark else "the extraction"
-    for module in modules:
-        if not _MODULE_RE.match(module):
-            problems.append(f"{module!r} is not a module name")
-            continue
-        reporter.step(f"import {module}")
+    valid = [m for m in modules if _MODULE_RE.match(m)]
+    problems += [f"{m!r} is not a module name" for m in modules if m not in valid]
+
+    def probe(module: str) -> dict[str, Any]:
+        return _run_probe(
+            root / "bin" / "python",
+            _IMPORT_PROBE,
+            [module],
+            what=f"import {module}",
+            cwd=cwd,
+            timeout=IMPORT_TIMEOUT,
+            reporter=shared,
+            pythonpath=pythonpath,
+        )
+
+    shared = _Serialized(reporter)
+    # each import is a process of its own: they run side by side, one per core
+    workers = max(1, min(len(valid), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="bundler-import") as pool:
+        reporter.step(f"import {', '.join(valid)}" if valid else "no valid module to import")
+        running = [(module, pool.submit(probe, module)) for module in valid]
+    for module, future in running:
         try:
-            info = _run_probe(
-                root / "bin" / "python",
-                _IMPORT_PROBE,
-                [module],
-                what=f"import {module}",
-                cwd=cwd,
-                timeout=IMPORT_TIMEOUT,
-                reporter=reporter,
-                pythonpath=pythonpath,
-            )
+            info = future.result()
         except BundlerError as exc:
             output = getattr(exc, "output", "") or exc.message
             if gpu and needs_driver(output):
