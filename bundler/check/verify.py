@@ -40,7 +40,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,9 +58,10 @@ from bundler.check.report import NEED_EXTRACTION, Check, VerifyReport
 from bundler.check.report import failed as _failed
 from bundler.check.report import passed as _passed
 from bundler.check.report import skipped as _skipped
+from bundler.check.scratch import memory_scratch
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
 from bundler.errors import BundlerError, ManifestError, VerifyError
-from bundler.events import NullReporter, Reporter
+from bundler.events import NullReporter, Reporter, SerializedReporter
 from bundler.platforms import host_platform
 from bundler.solve.guards import check_versions
 
@@ -108,26 +108,6 @@ _IMPORT_PROBE = (
     "path=[str(p) for p in getattr(m,'__path__',None) or []],"
     "version=v if isinstance(v,str) else None)))"
 )
-
-
-class _Serialized:
-    """A reporter that several threads may call: one call at a time reaches ``inner``."""
-
-    def __init__(self, inner: Reporter) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    def step(self, message: str) -> None:
-        with self._lock:
-            self._inner.step(message)
-
-    def progress(self, task: str, completed: float, total: float | None) -> None:
-        with self._lock:
-            self._inner.progress(task, completed, total)
-
-    def warn(self, message: str) -> None:
-        with self._lock:
-            self._inner.warn(message)
 
 
 # ---------------------------------------------------------------- manifest
@@ -316,7 +296,7 @@ def _check_imports(
             pythonpath=pythonpath,
         )
 
-    shared = _Serialized(reporter)
+    shared = SerializedReporter(reporter)
     # each import is a process of its own: they run side by side, one per core
     workers = max(1, min(len(valid), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers, thread_name_prefix="bundler-import") as pool:
@@ -475,7 +455,9 @@ def verify_archive(
             if manifest is not None:
                 reporter.step(f"checking {archive.name} against its manifest (in the background)")
             first = pool.submit(_check_manifest, archive, manifest, NullReporter())
-        with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:
+        # in memory when the environment fits with room to spare (bundler.check.scratch)
+        scratch = memory_scratch(manifest.installed_size if manifest else None)
+        with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=scratch) as tmp:
             checks = _checks_in(Path(tmp), archive, manifest, imports, reporter)
             if denied:
                 checks.append(_check_licenses(Path(tmp) / "env", checks, manifest, denied))
