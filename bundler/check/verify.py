@@ -4,10 +4,12 @@ The checks run in a fixed order and each ends as passed, failed or skipped (with
 reason); a failed check never raises, so the caller gets the whole list at once:
 
 - ``manifest``: the archive's sha256 and size match ``<archive>.json`` written by pack.
-- ``extract``: every member is validated before anything is written (no absolute
-  paths, no ``..``, no links leaving the tree, no device files), then the archive is
-  unpacked into a fresh temporary directory, never at the build prefix.  A zip with
-  symlink entries fails here: Spark's unzip turns them into text files.
+- ``extract``: the archive is unpacked in one pass into a fresh temporary directory
+  (in memory when it fits, ``bundler.check.scratch``), never at the build prefix;
+  each member is validated before it is written (no absolute paths, no ``..``, no
+  links leaving the tree, no device files) and a refused archive leaves nothing.
+  The sha256 of ``manifest`` is computed meanwhile.  A zip with symlink entries
+  fails here: Spark's unzip turns them into text files.
 - ``python``: ``bin/python`` runs from there, without ``conda-unpack``, and its
   ``sys.prefix`` is the extraction directory.
 - ``imports``: each module is imported in its own interpreter (no user site, no
@@ -23,6 +25,7 @@ reason); a failed check never raises, so the caller gets the whole list at once:
   loaded by the Python package that requires them, or come from the host (C runtime,
   NVIDIA driver, RDMA: listed as "needs on the host"); optional extension modules are
   warnings (see ``bundler.check.elf``).  This checks a gpu archive without a GPU.
+  It runs in a thread while the imports run, each in its own process.
 - ``pyspark-guards``: the manifest's package versions against the combinations
   PySpark supports (``bundler.solve.guards``).
 
