@@ -8,6 +8,7 @@ for tests and for ``--json`` output.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -47,3 +48,23 @@ class RecordingReporter:
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
+
+
+class SerializedReporter:
+    """A reporter that several threads may call: one call at a time reaches ``inner``."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+
+    def step(self, message: str) -> None:
+        with self._lock:
+            self._inner.step(message)
+
+    def progress(self, task: str, completed: float, total: float | None) -> None:
+        with self._lock:
+            self._inner.progress(task, completed, total)
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            self._inner.warn(message)

@@ -1,13 +1,15 @@
 """Safe extraction of the archives bundler makes (.tar.gz/.tgz/.tar/.zip).
 
-Every member is validated before anything is written, so a hostile or damaged
-archive is refused whole; ``bundler verify``, the Spark test helper and the image
-build all unpack through ``safe_extract``.
+A tar is read once: each member is validated before it is written, and a refused
+or damaged archive leaves nothing behind (what was written is removed again).
+``bundler verify``, the Spark test helper and the image build all unpack through
+``safe_extract``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 _UNSAFE_HINT = "the archive was not made by bundler pack, or was altered; nothing was extracted"
+_MIB = 1 << 20
 
 
 class UnsafePath(ValueError):
@@ -91,57 +94,55 @@ def resolve_path(parts: Iterable[str], links: dict[tuple[str, ...], str]) -> tup
     return tuple(done)
 
 
+def _check_entry(e: _Entry, links: dict[tuple[str, ...], str]) -> None:
+    """Raise ``UnsafePath`` when ``e`` would leave the tree, given the archive's ``links``."""
+    if not e.parts and e.kind != "dir":
+        raise UnsafePath("would replace the destination directory")
+    parent = resolve_path(e.parts[:-1], links)
+    if e.kind == "symlink":
+        if not e.target:
+            raise UnsafePath("symlink with an empty target")
+        if e.target.startswith("/"):
+            raise UnsafePath(f"symlink to the absolute path {e.target}")
+        try:
+            resolve_path((*parent, *e.target.split("/")), links)
+        except UnsafePath as exc:
+            raise UnsafePath(f"symlink to {e.target} leaves the tree ({exc})") from None
+    elif e.kind == "hardlink":
+        try:
+            resolve_path(_parts(e.target), links)
+        except UnsafePath as exc:
+            raise UnsafePath(f"hard link to {e.target} leaves the tree ({exc})") from None
+
+
+def _refused(archive: Path, name: str, exc: UnsafePath) -> VerifyError:
+    return VerifyError(f"{archive.name}: refusing member {name!r}: {exc}", _UNSAFE_HINT)
+
+
 def _validate(entries: list[_Entry], archive: Path) -> None:
     links = {e.parts: e.target for e in entries if e.kind == "symlink"}
     for e in entries:
         try:
-            if not e.parts and e.kind != "dir":
-                raise UnsafePath("would replace the destination directory")
-            parent = resolve_path(e.parts[:-1], links)
-            if e.kind == "symlink":
-                if not e.target:
-                    raise UnsafePath("symlink with an empty target")
-                if e.target.startswith("/"):
-                    raise UnsafePath(f"symlink to the absolute path {e.target}")
-                try:
-                    resolve_path((*parent, *e.target.split("/")), links)
-                except UnsafePath as exc:
-                    raise UnsafePath(f"symlink to {e.target} leaves the tree ({exc})") from None
-            elif e.kind == "hardlink":
-                try:
-                    resolve_path(_parts(e.target), links)
-                except UnsafePath as exc:
-                    raise UnsafePath(f"hard link to {e.target} leaves the tree ({exc})") from None
+            _check_entry(e, links)
         except UnsafePath as exc:
-            raise VerifyError(
-                f"{archive.name}: refusing member {e.name!r}: {exc}", _UNSAFE_HINT
-            ) from None
+            raise _refused(archive, e.name, exc) from None
 
 
-def _tar_entries(tar: tarfile.TarFile, archive: Path) -> list[_Entry]:
-    entries = []
-    for m in tar.getmembers():
-        try:
-            parts = _parts(m.name)
-            if m.isreg():
-                entries.append(_Entry(m.name, parts, "file", mode=m.mode))
-            elif m.isdir():
-                entries.append(_Entry(m.name, parts, "dir"))
-            elif m.issym():
-                entries.append(_Entry(m.name, parts, "symlink", m.linkname))
-            elif m.islnk():
-                entries.append(_Entry(m.name, parts, "hardlink", m.linkname))
-            elif m.ischr() or m.isblk():
-                raise UnsafePath("device file")
-            elif m.isfifo():
-                raise UnsafePath("named pipe")
-            else:
-                raise UnsafePath(f"unsupported member type {m.type!r}")
-        except UnsafePath as exc:
-            raise VerifyError(
-                f"{archive.name}: refusing member {m.name!r}: {exc}", _UNSAFE_HINT
-            ) from None
-    return entries
+def _tar_entry(m: tarfile.TarInfo) -> _Entry:
+    parts = _parts(m.name)
+    if m.isreg():
+        return _Entry(m.name, parts, "file", mode=m.mode)
+    if m.isdir():
+        return _Entry(m.name, parts, "dir")
+    if m.issym():
+        return _Entry(m.name, parts, "symlink", m.linkname)
+    if m.islnk():
+        return _Entry(m.name, parts, "hardlink", m.linkname)
+    if m.ischr() or m.isblk():
+        raise UnsafePath("device file")
+    if m.isfifo():
+        raise UnsafePath("named pipe")
+    raise UnsafePath(f"unsupported member type {m.type!r}")
 
 
 def _zip_entries(zf: zipfile.ZipFile, archive: Path) -> list[_Entry]:
@@ -194,17 +195,54 @@ def _counted(items: Sequence[Any], what: str, reporter: Reporter) -> Iterator[An
     reporter.progress(what, len(items), len(items))
 
 
-def _extract_tar(tar: tarfile.TarFile, archive: Path, dest: Path, reporter: Reporter) -> int:
-    entries = _tar_entries(tar, archive)
+def _streamed(tar: tarfile.TarFile, archive: Path, reporter: Reporter) -> Iterator[Any]:
+    """The tar's members in archive order, each checked before it is handed on.
+
+    A member is checked against the symlinks that precede it, which are exactly the
+    ones on disk when it is written; a hard link must name a file written before
+    it.  At the end the whole list is checked again with every symlink, since a
+    later link can change where an earlier one points.
+    """
+    entries: list[_Entry] = []
+    links: dict[tuple[str, ...], str] = {}
+    files: set[tuple[str, ...]] = set()
+    what = f"extracting {archive.name}"
+    for m in tar:
+        try:
+            e = _tar_entry(m)
+            _check_entry(e, links)
+            if e.kind == "hardlink" and _parts(e.target) not in files:
+                raise UnsafePath(f"hard link to {e.target}, which no earlier member wrote")
+        except UnsafePath as exc:
+            raise _refused(archive, m.name, exc) from None
+        entries.append(e)
+        if e.kind == "symlink":
+            links[e.parts] = e.target
+        elif e.kind in ("file", "hardlink"):
+            files.add(e.parts)
+        if len(entries) % 500 == 0:
+            reporter.progress(what, len(entries), None)
+        if e.parts:
+            yield m
     _validate(entries, archive)
-    members = [m for m, e in zip(tar.getmembers(), entries, strict=True) if e.parts]
+    reporter.progress(what, len(entries), len(entries))
+
+
+def _extract_tar(tar: tarfile.TarFile, archive: Path, dest: Path, reporter: Reporter) -> int:
+    """One pass over the tar: check each member, then write it (see ``_streamed``)."""
     dest.mkdir(parents=True, exist_ok=True)
     # The stdlib's "data" filter re-checks every member against the real filesystem.
     kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-    tar.extractall(
-        dest, members=_counted(members, f"extracting {archive.name}", reporter), **kwargs
-    )
-    return len(members)
+    count = 0
+
+    def counted() -> Iterator[Any]:
+        nonlocal count
+        for m in _streamed(tar, archive, reporter):
+            count += 1
+            yield m
+
+    tar.extractall(dest, members=counted(), **kwargs)
+    return count
 
 
 def _extract_zip(zf: zipfile.ZipFile, archive: Path, dest: Path, reporter: Reporter) -> int:
@@ -248,7 +286,84 @@ def _gzip_open(path: Path) -> IO[bytes]:
     return cast(IO[bytes], igzip.open(path, "rb"))
 
 
+class _ForwardReader(io.RawIOBase):
+    """A stream that tells its position and seeks forward only, by reading.
+
+    Lets ``tarfile``'s random-access mode (large reads, no copying of its own
+    buffer) run over a gzip inflated in another thread, provided the members are
+    read in order.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if size is None else size)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset + (self._pos if whence == io.SEEK_CUR else 0)
+        if whence == io.SEEK_END or target < self._pos:
+            raise io.UnsupportedOperation("this stream only seeks forward")
+        while self._pos < target and self.read(min(target - self._pos, _MIB)):
+            pass
+        return self._pos
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _gzip_stream(path: Path) -> IO[bytes]:
+    """A forward-only gzip reader that inflates in a thread of its own (ISA-L)."""
+    try:
+        from isal import igzip_threaded
+    except ImportError:
+        return _gzip_open(path)
+    return cast(IO[bytes], _ForwardReader(igzip_threaded.open(path, "rb", threads=1)))
+
+
+def _remove_added(dest: Path, before: set[str]) -> None:
+    """Remove the entries of ``dest`` that are not in ``before``."""
+    with contextlib.suppress(OSError):
+        for name in set(os.listdir(dest)) - before:
+            path = dest / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
+    """Unpack ``archive`` into ``dest`` (see ``safe_extract``); the number of members.
+
+    On any failure, an interruption included, what was written is removed again:
+    ``dest`` and the parents made for it, or the entries added to an existing ``dest``.
+    """
+    dest = Path(os.path.abspath(dest))
+    top = dest  # the outermost directory that this call creates
+    while not top.parent.exists():
+        top = top.parent
+    before = set(os.listdir(dest)) if dest.is_dir() else None
+    try:
+        return _extract_members(archive, dest, reporter)
+    except BaseException:
+        if before is None:
+            shutil.rmtree(top, ignore_errors=True)
+        else:
+            _remove_added(dest, before)
+        raise
+
+
+def _extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
     kind = archive_kind(archive)
     try:
         if kind == "zip":
@@ -256,10 +371,10 @@ def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
                 return _extract_zip(zf, archive, dest, reporter)
         with contextlib.ExitStack() as stack:
             if kind == "tar.gz":
-                raw = stack.enter_context(_gzip_open(archive))
-                tar = stack.enter_context(tarfile.open(fileobj=raw, mode="r:"))
+                raw = stack.enter_context(_gzip_stream(archive))
+                tar = stack.enter_context(tarfile.TarFile(fileobj=raw, copybufsize=_MIB))
             else:
-                tar = stack.enter_context(tarfile.open(archive, mode="r:"))
+                tar = stack.enter_context(tarfile.TarFile(archive, copybufsize=_MIB))
             return _extract_tar(tar, archive, dest, reporter)
     except BundlerError:
         raise
@@ -325,11 +440,12 @@ def read_members(archive: Path, wanted: Callable[[str], bool]) -> dict[str, byte
 def safe_extract(archive: Path, dest: Path, *, reporter: Reporter | None = None) -> None:
     """Unpack a .tar.gz/.tgz/.tar/.zip archive into ``dest``, refusing anything unsafe.
 
-    Every member is validated before anything is written: absolute paths, ``..``
+    Every member is validated before it is written: absolute paths, ``..``
     components, symlinks or hard links that leave the tree (followed through the
     archive's own links), device files and pipes raise ``VerifyError`` naming the
-    member.  Symlinks and the executable bit are kept; owners, setuid bits and
-    group/other write bits are not.  ``dest`` is created when missing and should
-    be empty.
+    member, and what was already written is removed (``dest`` too, when this call
+    created it), so a refused archive leaves nothing behind.  Symlinks and the
+    executable bit are kept; owners, setuid bits and group/other write bits are not.
+    ``dest`` is created when missing and should be empty.
     """
     extract_members(Path(archive), Path(dest), reporter or NullReporter())

@@ -4,10 +4,12 @@ The checks run in a fixed order and each ends as passed, failed or skipped (with
 reason); a failed check never raises, so the caller gets the whole list at once:
 
 - ``manifest``: the archive's sha256 and size match ``<archive>.json`` written by pack.
-- ``extract``: every member is validated before anything is written (no absolute
-  paths, no ``..``, no links leaving the tree, no device files), then the archive is
-  unpacked into a fresh temporary directory, never at the build prefix.  A zip with
-  symlink entries fails here: Spark's unzip turns them into text files.
+- ``extract``: the archive is unpacked in one pass into a fresh temporary directory
+  (in memory when it fits, ``bundler.check.scratch``), never at the build prefix;
+  each member is validated before it is written (no absolute paths, no ``..``, no
+  links leaving the tree, no device files) and a refused archive leaves nothing.
+  The sha256 of ``manifest`` is computed meanwhile.  A zip with symlink entries
+  fails here: Spark's unzip turns them into text files.
 - ``python``: ``bin/python`` runs from there, without ``conda-unpack``, and its
   ``sys.prefix`` is the extraction directory.
 - ``imports``: each module is imported in its own interpreter (no user site, no
@@ -23,6 +25,7 @@ reason); a failed check never raises, so the caller gets the whole list at once:
   loaded by the Python package that requires them, or come from the host (C runtime,
   NVIDIA driver, RDMA: listed as "needs on the host"); optional extension modules are
   warnings (see ``bundler.check.elf``).  This checks a gpu archive without a GPU.
+  It runs in a thread while the imports run, each in its own process.
 - ``pyspark-guards``: the manifest's package versions against the combinations
   PySpark supports (``bundler.solve.guards``).
 
@@ -42,6 +45,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +61,10 @@ from bundler.check.report import NEED_EXTRACTION, Check, VerifyReport
 from bundler.check.report import failed as _failed
 from bundler.check.report import passed as _passed
 from bundler.check.report import skipped as _skipped
+from bundler.check.scratch import memory_scratch
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
 from bundler.errors import BundlerError, ManifestError, VerifyError
-from bundler.events import NullReporter, Reporter
+from bundler.events import NullReporter, Reporter, SerializedReporter
 from bundler.platforms import host_platform
 from bundler.solve.guards import check_versions
 
@@ -279,22 +284,30 @@ def _check_imports(
     pythonpath = spark.entries if spark else ()
     roots = [str(e) for e in pythonpath] if from_spark else [str(root)]
     place = "Spark's pyspark" if from_spark else "the extraction"
-    for module in modules:
-        if not _MODULE_RE.match(module):
-            problems.append(f"{module!r} is not a module name")
-            continue
-        reporter.step(f"import {module}")
+    valid = [m for m in modules if _MODULE_RE.match(m)]
+    problems += [f"{m!r} is not a module name" for m in modules if m not in valid]
+
+    def probe(module: str) -> dict[str, Any]:
+        return _run_probe(
+            root / "bin" / "python",
+            _IMPORT_PROBE,
+            [module],
+            what=f"import {module}",
+            cwd=cwd,
+            timeout=IMPORT_TIMEOUT,
+            reporter=shared,
+            pythonpath=pythonpath,
+        )
+
+    shared = SerializedReporter(reporter)
+    # each import is a process of its own: they run side by side, one per core
+    workers = max(1, min(len(valid), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="bundler-import") as pool:
+        reporter.step(f"import {', '.join(valid)}" if valid else "no valid module to import")
+        running = [(module, pool.submit(probe, module)) for module in valid]
+    for module, future in running:
         try:
-            info = _run_probe(
-                root / "bin" / "python",
-                _IMPORT_PROBE,
-                [module],
-                what=f"import {module}",
-                cwd=cwd,
-                timeout=IMPORT_TIMEOUT,
-                reporter=reporter,
-                pythonpath=pythonpath,
-            )
+            info = future.result()
         except BundlerError as exc:
             output = getattr(exc, "output", "") or exc.message
             if gpu and needs_driver(output):
@@ -337,7 +350,6 @@ def gpu_visible(reporter: Reporter | None = None) -> str | None:
 
 
 def _check_linkage(root: Path, reporter: Reporter) -> Check:
-    reporter.step("checking the needed libraries of every ELF file")
     report: LinkageReport = check_linkage(
         root, progress=lambda done, total: reporter.progress("linkage", done, total)
     )
@@ -435,17 +447,25 @@ def verify_archive(
             raise VerifyError(f"--import {module!r} is not a module name")
     denied = denied_keys(deny_licenses)
     manifest: Manifest | None = None
-    try:
-        manifest = read_manifest(archive)
-    except ManifestError as exc:
-        checks = [_failed("manifest", "the manifest cannot be read", [exc.one_line()])]
-    else:
-        checks = [_check_manifest(archive, manifest, reporter)]
-    with tempfile.TemporaryDirectory(prefix="bundler-verify-") as tmp:
-        checks += _checks_in(Path(tmp), archive, manifest, imports, reporter)
-        if denied:
-            checks.append(_check_licenses(Path(tmp) / "env", checks, manifest, denied))
-    checks.append(_check_guards(manifest))
+    with ThreadPoolExecutor(1, thread_name_prefix="bundler-sha256") as pool:
+        try:
+            manifest = read_manifest(archive)
+        except ManifestError as exc:
+            first = Future[Check]()
+            first.set_result(_failed("manifest", "the manifest cannot be read", [exc.one_line()]))
+        else:
+            # hashed while the archive is extracted (hashlib runs outside the GIL)
+            if manifest is not None:
+                reporter.step(f"checking {archive.name} against its manifest (in the background)")
+            first = pool.submit(_check_manifest, archive, manifest, NullReporter())
+        # in memory when the environment fits with room to spare (bundler.check.scratch)
+        scratch = memory_scratch(manifest.installed_size if manifest else None)
+        with tempfile.TemporaryDirectory(prefix="bundler-verify-", dir=scratch) as tmp:
+            checks = _checks_in(Path(tmp), archive, manifest, imports, reporter)
+            if denied:
+                checks.append(_check_licenses(Path(tmp) / "env", checks, manifest, denied))
+            reporter.step("removing the temporary directory")
+        checks = [first.result(), *checks, _check_guards(manifest)]
     return VerifyReport(
         archive=archive,
         checks=tuple(checks),
@@ -498,7 +518,34 @@ def _checks_in(
         details += [f"the build prefix was {built}"] if built else []
         checks = [_passed("extract", f"{count} members extracted safely", details)]
 
-    host, target = _host_platform(), manifest.platform if manifest else None
+    target = manifest.platform if manifest else None
+    with ThreadPoolExecutor(1, thread_name_prefix="bundler-linkage") as pool:
+        # the ELF scan runs while the imports run in their own interpreters
+        if not target or target.startswith("linux"):
+            reporter.step("checking the needed libraries of every ELF file (in the background)")
+        linkage = pool.submit(_linkage_or_skip, root, target)
+        checks += _run_checks(root, tmp, target, manifest, imports, reporter)
+        checks.append(linkage.result())
+    return checks
+
+
+def _linkage_or_skip(root: Path, target: str | None) -> Check:
+    if target and not target.startswith("linux"):
+        return _skipped("linkage", f"{target} archives hold no ELF files to check")
+    return _check_linkage(root, NullReporter())
+
+
+def _run_checks(
+    root: Path,
+    tmp: Path,
+    target: str | None,
+    manifest: Manifest | None,
+    imports: Sequence[str] | None,
+    reporter: Reporter,
+) -> list[Check]:
+    """``python``, ``imports``, ``spark-imports`` and ``gpu-imports``."""
+    checks: list[Check] = []
+    host = _host_platform()
     if target and host and target != host:
         reason = f"the archive is for {target}, this machine is {host}"
         checks += [_skipped(n, reason) for n in ("python", "imports", "gpu-imports")]
@@ -512,11 +559,6 @@ def _checks_in(
         else:
             reason = "the environment's python did not run"
             checks += [_skipped("imports", reason), _skipped("gpu-imports", reason)]
-
-    if target and not target.startswith("linux"):
-        checks.append(_skipped("linkage", f"{target} archives hold no ELF files to check"))
-    else:
-        checks.append(_check_linkage(root, reporter))
     return checks
 
 
