@@ -8,11 +8,12 @@ about 35,000 files).  It is locked and built as the test suite does it
 Each archive is packed once (they take minutes; run the script again for another
 sample) and unpacked onto disk the way an executor's localizer does it: ``gzip -dc |
 tar -x`` for ``.tar.gz`` (Hadoop and Spark), ``tar -xf`` for ``.tar`` (YARN's
-NodeManager), into a new directory that is removed right after (four unpacked
-copies of 6.5 GB do not fit beside the rest on a small disk; conda-pack goes first, so
-only bundler's unpacks follow a deletion, which ext4 makes slower, never faster).  A
-``.zip`` is packed for its time and size only: executors inflate it in Java, which
-this script does not imitate.  Peak memory is the packing process's own
+NodeManager), into a new directory.  The unpacked trees stay until the end when the
+disk has room for all of them (ext4 without a journal skips inodes freed moments ago
+when it creates files, which would charge one tool for another's deletion); otherwise
+each goes right after its unpack, and only bundler's unpacks follow a deletion, since
+conda-pack goes first.  A ``.zip`` is packed for its time and size only: executors
+inflate it in Java, which this script does not imitate.  Peak memory is the packing process's own
 maximum resident set (``ru_maxrss``).  conda-pack runs with its defaults (gzip level 4,
 one thread).
 
@@ -74,7 +75,7 @@ def make_prefix(work: Path) -> Path:
     return build_rapids(ws, prefix)
 
 
-def run_tool(tool: Tool, prefix: Path, work: Path, unpacked: Path) -> Result:
+def run_tool(tool: Tool, prefix: Path, work: Path, unpacked: Path, keep: bool) -> Result:
     out = work / tool.output
     out.unlink(missing_ok=True)
     if tool.conda:
@@ -85,8 +86,7 @@ def run_tool(tool: Tool, prefix: Path, work: Path, unpacked: Path) -> Result:
     quiet_disk()
     run = measured([*cmd, str(out)])
     size = out.stat().st_size
-    # Removed at once: four 6.5 GB trees do not fit beside the rest on a small disk.
-    seconds = unpack_seconds(out, unpacked / tool.output, keep=False) if tool.unpack else None
+    seconds = unpack_seconds(out, unpacked / tool.output, keep=keep) if tool.unpack else None
     out.unlink()
     return Result(tool, size, run, seconds)
 
@@ -104,11 +104,13 @@ def main() -> None:
     try:
         print("building the RAPIDS prefix (cudf-cu12, cuml-cu12 26.10)...", flush=True)
         prefix = args.prefix or make_prefix(work)
+        # every unpacked tree, the largest archive and some room to spare
+        keep = shutil.disk_usage(work).free > (len(TOOLS) + 2) * du(prefix)
         results = []
         for tool in TOOLS:
             if args.only and tool.name not in args.only:
                 continue
-            result = run_tool(tool, prefix, work, unpacked)
+            result = run_tool(tool, prefix, work, unpacked, keep)
             print(
                 f"{tool.name}: {result.size / MIB:.0f} MiB, pack {result.pack.seconds:.1f}s "
                 f"({result.pack.peak_rss / MIB:.0f} MiB peak), unpack "
