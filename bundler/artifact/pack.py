@@ -553,15 +553,16 @@ def check_space(output: Path, packed: int, level: int | None) -> None:
     """Refuse before writing when ``output``'s file system cannot hold the archive.
 
     ``packed`` is the installed size of what goes in; a compressed archive takes at
-    least a quarter of it (a stored one all of it), so less free space than that is
-    sure to fail, after minutes of work.
+    least a quarter of it (a stored one, ``--level 0`` or a plain ``.tar``, all of it),
+    so less free space than that is sure to fail, after minutes of work.
     """
-    need = packed if level == 0 else packed // SMALLEST_RATIO
+    stored = level == 0 or archive_format(output) == "tar"
+    need = packed if stored else packed // SMALLEST_RATIO
     with os_errors(output):
         free = free_bytes(output.parent)
         mount = mount_point(output.parent)
     if free < need:
-        share = "all" if level == 0 else "a quarter"
+        share = "all" if stored else "a quarter"
         raise FileSystemError(
             f"not enough space on {mount} for {output}: the archive needs at least "
             f"{mib(need)} ({share} of the {mib(packed)} packed), {mib(free)} free",

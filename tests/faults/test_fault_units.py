@@ -70,6 +70,8 @@ def test_check_space_refuses_with_both_figures(tmp_path: Path) -> None:
         check_space(out, free * 5, level=None)
     with pytest.raises(FileSystemError, match=r"\(all of the"):
         check_space(out, free + (1 << 30), level=0)
+    with pytest.raises(FileSystemError, match=r"\(all of the"):  # a plain .tar is stored
+        check_space(tmp_path / "big.tar", free + (1 << 30), level=None)
     check_space(out, 1 << 20, level=None)  # room enough: no error
     assert not out.exists()
 
