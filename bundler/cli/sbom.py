@@ -30,8 +30,11 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        """The SBOM of ARCHIVE: every distribution it really holds, from its manifest and
-        its own conda records and dist-info (pack writes the CycloneDX one beside it)."""
+        """Write the SBOM of ARCHIVE: every distribution it really holds.
+
+        Read from its manifest and its own conda records and dist-info; pack writes the
+        CycloneDX one beside every archive.
+        """
         from bundler.artifact.sbom import SbomOptions, build_sbom
 
         options = SbomOptions(archive=archive, format=fmt, output=output)
