@@ -163,7 +163,15 @@ def _claim(prefix: Path, reporter: Reporter) -> None:
             )
         _wait_for_users(prefix, reporter)  # our own, left by a pack that was killed
         remove_tree(prefix)
+    for leftover in prefix.parent.glob(f"{_scratch_prefix(prefix)}*"):
+        remove_tree(leftover)  # pip's requirements of a killed pack (see _install_pip)
     os.mkdir(prefix, 0o755)
+
+
+def _scratch_prefix(prefix: Path) -> str:
+    """Name start of the scratch directory beside ``prefix`` that a build uses: under the
+    same build lock, so the next pack removes what a killed one left."""
+    return f".{prefix.name[:40]}.req-"
 
 
 USERS_TIMEOUT = 600.0
@@ -383,7 +391,7 @@ def _install_pip(
     python = prefix / "bin" / "python"
     if not python.exists():
         raise BuildError(f"variant '{variant.name}': pip packages need python in the lock")
-    with tempfile.TemporaryDirectory(prefix="bundler-req-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_scratch_prefix(prefix), dir=prefix.parent) as tmp:
         # By name from a --find-links directory, not by path: pip records a path or URL
         # requirement in direct_url.json, which would put the cache's path into the
         # archive (and make packs from two cache directories differ).

@@ -179,6 +179,9 @@ def test_a_leftover_prefix_is_rebuilt_once_nothing_uses_it(tmp_path: Path) -> No
     prefix = build_prefix_path("left", "linux-64", tmp_path / "root")
     (prefix / "lib").mkdir(parents=True)
     (prefix / "lib" / "half-written").write_text("x")
+    # pip's requirements directory, beside the prefix under the same lock
+    scratch = prefix.parent / f".{prefix.name[:40]}.req-k2j9xq1"
+    (scratch / "wheels").mkdir(parents=True)
     # An orphaned installer: still in the prefix for a while, then done.
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"], cwd=prefix)
     reporter = RecordingReporter()
@@ -186,6 +189,7 @@ def test_a_leftover_prefix_is_rebuilt_once_nothing_uses_it(tmp_path: Path) -> No
         with build_location(prefix, reporter) as where:
             assert orphan.poll() is not None  # it was waited for, not raced
             assert list(where.iterdir()) == []  # and its leftovers removed
+            assert not scratch.exists()
     finally:
         orphan.kill()
         orphan.wait()

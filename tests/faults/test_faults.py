@@ -249,6 +249,8 @@ def test_killed_pack_next_pack_gives_the_same_bytes(
     assert no_process_uses(prefix) == []  # pip and the like died with bundler
     assert pack(fault_env, workspace, variant, out) == want
     assert [p.name for p in dist.iterdir() if p.name.endswith(".part")] == []  # swept
+    # pip's requirements directory of the killed pack went with its prefix
+    assert list(prefix.parent.glob(f".{prefix.name[:40]}.req-*")) == []
 
 
 def test_killed_lock_leaves_the_lock_whole(
