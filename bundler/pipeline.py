@@ -26,10 +26,10 @@ from bundler.artifact.pack import (
     PackResult,
     check_compression,
     check_writable,
-    sha256_file,
     write_pack,
 )
 from bundler.build import build_location, build_prefix, build_prefix_path
+from bundler.digest import sha256_file
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
 from bundler.platforms import host_platform

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from bundler.atomic import atomic_write
+from bundler.digest import sha256_file
 from bundler.errors import BuildError
 from bundler.events import Reporter
 
@@ -53,7 +54,7 @@ def _check_local_source(record: Any, entry: Path, lock: Path) -> None:
         return
     source = Path(unquote(url.path))
     try:
-        actual = sha256_of(source)
+        actual = sha256_file(source)
     except OSError:
         return  # missing: rattler's own error names it
     if actual != record.sha256.hex():
@@ -155,7 +156,7 @@ def _path_problem(entry: Path, item: dict[str, Any]) -> str | None:
     if want is not None and size != want:
         return f"has {rel} with {size} bytes instead of {want}"
     sha = item.get("sha256")
-    if sha and sha256_of(path) != sha:
+    if sha and sha256_file(path) != sha:
         return f"has {rel} altered (sha256 differs)"
     return None
 
@@ -171,17 +172,12 @@ def file_matches(path: Path, sha256: str) -> bool:
     checked = path.with_name(f".{path.name}.checked")
     if _read(checked) == seen:
         return True
-    if sha256_of(path) != sha256:
+    if sha256_file(path) != sha256:
         checked.unlink(missing_ok=True)
         return False
     with contextlib.suppress(OSError), atomic_write(checked) as tmp:
         tmp.write_text(seen)
     return True
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def evict(entry: Path) -> None:

@@ -39,10 +39,10 @@ from bundler.artifact.tarwriter import (
     TarWriter,
     gzip_stream,
     same_content,
-    sha256_file,
 )
 from bundler.artifact.zipwriter import ZipWriter
 from bundler.atomic import commit, discard, temp_path
+from bundler.digest import sha256_file
 from bundler.errors import (
     FileSystemError,
     PackError,

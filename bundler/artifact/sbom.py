@@ -391,7 +391,7 @@ def archive_content(archive: Path, reporter: Reporter | None = None) -> ArchiveC
     ManifestError when the manifest is missing or does not describe this archive.
     """
     from bundler.artifact.readers import read_members
-    from bundler.artifact.tarwriter import sha256_file
+    from bundler.digest import sha256_file
 
     reporter = reporter or NullReporter()
     if not archive.is_file():

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from bundler.artifact.pgzip import ParallelGzipWriter
+from bundler.digest import sha256_file
 from bundler.errors import PackError
 
 GZIP_LEVEL = 1
@@ -65,14 +66,6 @@ def same_content(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
             for source, target in group:
                 digests[target] = sha256_file(source)
     return digests
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class TarWriter:

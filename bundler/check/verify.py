@@ -37,7 +37,6 @@ verified", and either way it names every check that did not run and why.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -63,6 +62,7 @@ from bundler.check.report import passed as _passed
 from bundler.check.report import skipped as _skipped
 from bundler.check.scratch import memory_scratch
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
+from bundler.digest import sha256_file
 from bundler.errors import BundlerError, ManifestError, VerifyError
 from bundler.events import NullReporter, Reporter, SerializedReporter
 from bundler.platforms import host_platform
@@ -116,18 +116,6 @@ _IMPORT_PROBE = (
 # ---------------------------------------------------------------- manifest
 
 
-def _sha256(path: Path, reporter: Reporter) -> str:
-    digest = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            done += len(chunk)
-            reporter.progress(f"sha256 {path.name}", done, total)
-    return digest.hexdigest()
-
-
 def _check_manifest(archive: Path, manifest: Manifest | None, reporter: Reporter) -> Check:
     if manifest is None:
         return _skipped(
@@ -138,7 +126,10 @@ def _check_manifest(archive: Path, manifest: Manifest | None, reporter: Reporter
     expected = manifest.archive.sha256
     if not isinstance(expected, str) or not expected:
         return _failed("manifest", "the manifest records no archive sha256", [str(mpath)])
-    actual = _sha256(archive, reporter)
+    total = archive.stat().st_size
+    actual = sha256_file(
+        archive, lambda done: reporter.progress(f"sha256 {archive.name}", done, total)
+    )
     problems = []
     if actual != expected.lower():
         problems.append(f"sha256 of {archive.name} is {actual}, the manifest says {expected}")

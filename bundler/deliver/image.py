@@ -276,7 +276,7 @@ def archive_sbom(archive: Path, manifest: Manifest) -> bytes:
     or describes another archive (one packed before bundler wrote SBOMs)."""
     from bundler.artifact.readers import read_members
     from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
-    from bundler.artifact.tarwriter import sha256_file
+    from bundler.digest import sha256_file
 
     beside = sbom_path(archive)
     if beside.is_file():

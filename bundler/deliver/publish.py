@@ -38,7 +38,6 @@ from bundler.deliver.published import (
     Placement,
     new_record,
     read_record,
-    sha256_of,
     write_record,
 )
 from bundler.deliver.stores import (
@@ -49,6 +48,7 @@ from bundler.deliver.stores import (
     parse_destination,
     remote_errors,
 )
+from bundler.digest import sha256_file
 from bundler.errors import BundlerError, PublishedRecordError, PublishError
 from bundler.events import NullReporter, Reporter
 
@@ -205,7 +205,7 @@ def _record(archive: Path, sha: str, placement: Placement) -> Path:
 def _hash_local(archive: Path, size: int, reporter: Reporter) -> str:
     task = f"sha256 of {archive.name}"
     reporter.step(task)
-    return sha256_of(archive, lambda done: reporter.progress(task, done, size))
+    return sha256_file(archive, lambda done: reporter.progress(task, done, size))
 
 
 class _Upload:

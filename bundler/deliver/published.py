@@ -9,35 +9,20 @@ archive packed again after publishing is not what the recorded URI holds.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bundler.atomic import atomic_write
+from bundler.digest import sha256_file
 from bundler.errors import PublishedRecordError
 
 RECORD_VERSION = 1
-_CHUNK = 4 << 20
 
 
 def record_path(archive: Path) -> Path:
     return archive.with_name(archive.name + ".published.json")
-
-
-def sha256_of(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    """The file's sha256, read in chunks; ``progress`` gets the bytes read so far."""
-    digest = hashlib.sha256()
-    done = 0
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -127,7 +112,7 @@ def current_sha256(archive: Path, record: PublishedRecord) -> str:
     st = archive.stat()
     if st.st_size == record.size and st.st_mtime_ns == record.mtime_ns:
         return record.sha256
-    return sha256_of(archive)
+    return sha256_file(archive)
 
 
 def published_uri(archive: Path) -> str:

@@ -291,13 +291,13 @@ def test_damaged_package_cache_heals(
 
 def test_damaged_wheel_in_cache_heals(tmp_path: Path) -> None:
     from bundler.build import fetch_wheel
+    from bundler.digest import sha256_file
     from bundler.events import RecordingReporter
-    from bundler.pkgcache import sha256_of
     from bundler.solve.lockfile import LockedPackage
 
     wheel = tmp_path / "demo-1.0-py3-none-any.whl"
     wheel.write_bytes(b"a wheel's bytes" * 1000)
-    pkg = LockedPackage("demo", "1.0", "pip", "linux-64", wheel.as_uri(), sha256_of(wheel))
+    pkg = LockedPackage("demo", "1.0", "pip", "linux-64", wheel.as_uri(), sha256_file(wheel))
     cached = fetch_wheel(pkg, tmp_path / "cache")
     cached.write_bytes(cached.read_bytes()[:500])  # a download cut short, by hand
     reporter = RecordingReporter()
