@@ -363,19 +363,29 @@ def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
         raise
 
 
-def _extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
+@contextlib.contextmanager
+def _opened(archive: Path, *, threaded: bool) -> Iterator[zipfile.ZipFile | tarfile.TarFile]:
+    """``archive`` open for one pass from start to end, by its format: a ZipFile, or a
+    TarFile (a .tar.gz inflated in a thread of its own when ``threaded``)."""
     kind = archive_kind(archive)
+    if kind == "zip":
+        with zipfile.ZipFile(archive) as zf:
+            yield zf
+        return
+    with contextlib.ExitStack() as stack:
+        if kind == "tar.gz":
+            raw = stack.enter_context(_gzip_stream(archive) if threaded else _gzip_open(archive))
+            yield stack.enter_context(tarfile.TarFile(fileobj=raw, copybufsize=_MIB))
+        else:
+            yield stack.enter_context(tarfile.TarFile(archive, copybufsize=_MIB))
+
+
+def _extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
     try:
-        if kind == "zip":
-            with zipfile.ZipFile(archive) as zf:
-                return _extract_zip(zf, archive, dest, reporter)
-        with contextlib.ExitStack() as stack:
-            if kind == "tar.gz":
-                raw = stack.enter_context(_gzip_stream(archive))
-                tar = stack.enter_context(tarfile.TarFile(fileobj=raw, copybufsize=_MIB))
-            else:
-                tar = stack.enter_context(tarfile.TarFile(archive, copybufsize=_MIB))
-            return _extract_tar(tar, archive, dest, reporter)
+        with _opened(archive, threaded=True) as opened:
+            if isinstance(opened, zipfile.ZipFile):
+                return _extract_zip(opened, archive, dest, reporter)
+            return _extract_tar(opened, archive, dest, reporter)
     except BundlerError:
         raise
     except tarfile.FilterError as exc:
@@ -418,18 +428,11 @@ def read_members(archive: Path, wanted: Callable[[str], bool]) -> dict[str, byte
     ``conda-meta/*.json``); VerifyError when it cannot be read.
     """
     archive = Path(archive)
-    kind = archive_kind(archive)
     try:
-        if kind == "zip":
-            with zipfile.ZipFile(archive) as zf:
-                return _read_zip(zf, wanted)
-        with contextlib.ExitStack() as stack:
-            if kind == "tar.gz":
-                raw = stack.enter_context(_gzip_open(archive))
-                tar = stack.enter_context(tarfile.open(fileobj=raw, mode="r:"))
-            else:
-                tar = stack.enter_context(tarfile.open(archive, mode="r:"))
-            return _read_tar(tar, wanted)
+        with _opened(archive, threaded=False) as opened:
+            if isinstance(opened, zipfile.ZipFile):
+                return _read_zip(opened, wanted)
+            return _read_tar(opened, wanted)
     except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise VerifyError(
             f"{archive.name} could not be read: {type(exc).__name__}: {exc}",
