@@ -60,6 +60,20 @@ def assert_packed_in_bounded_memory(archive: Archive) -> None:
     assert result["peak_rss"] <= PACK_RSS_LIMIT, (path.name, result["peak_rss"])
 
 
+def archive_fixture(filename: str, *extra: str) -> Any:
+    """A class fixture (a method: its first argument is the test instance): the module's
+    prefix packed to ``filename``, removed after the class."""
+
+    @pytest.fixture(scope="class")
+    def archive(
+        self: object, rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Archive]:
+        with rapids_archive(tmp_path_factory, rapids_prefix, filename, *extra) as packed:
+            yield packed
+
+    return archive
+
+
 def test_readme_documents_the_variant_the_tests_run() -> None:
     """The README's RAPIDS overlay is the one this module locks, word for word."""
     import yaml
@@ -94,12 +108,7 @@ def test_lock_takes_rapids_from_pip_wheels(rapids_workspace: Path) -> None:
 class TestExecutorArchive:
     """The default archive, a .tar.gz: what it keeps, and verify's verdict on it."""
 
-    @pytest.fixture(scope="class")
-    def archive(
-        self, rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[Archive]:
-        with rapids_archive(tmp_path_factory, rapids_prefix, "rapids.tar.gz") as packed:
-            yield packed
+    archive = archive_fixture("rapids.tar.gz")
 
     def test_packed_in_bounded_memory(self, archive: Archive) -> None:
         assert_packed_in_bounded_memory(archive)
@@ -138,12 +147,7 @@ class TestExecutorArchive:
 class TestTar:
     """The plain .tar for YARN: its localizer's ``tar -xf``, and a broken copy."""
 
-    @pytest.fixture(scope="class")
-    def archive(
-        self, rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[Archive]:
-        with rapids_archive(tmp_path_factory, rapids_prefix, "rapids.tar") as packed:
-            yield packed
+    archive = archive_fixture("rapids.tar")
 
     def test_unpacks_with_plain_tar_as_yarn_does(self, archive: Archive, tmp_path: Path) -> None:
         """Modes and links survive ``tar -xf``; the environment's python imports cudf."""
@@ -191,12 +195,7 @@ class TestTar:
 class TestZip:
     """The .zip, as Hadoop's Java unzip inflates it on real executors."""
 
-    @pytest.fixture(scope="class")
-    def archive(
-        self, rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[Archive]:
-        with rapids_archive(tmp_path_factory, rapids_prefix, "rapids.zip") as packed:
-            yield packed
+    archive = archive_fixture("rapids.zip")
 
     def test_packed_in_bounded_memory(self, archive: Archive) -> None:
         assert_packed_in_bounded_memory(archive)
@@ -232,12 +231,7 @@ class TestZip:
 class TestFull:
     """``--full`` (a driver environment): everything, and still verified."""
 
-    @pytest.fixture(scope="class")
-    def archive(
-        self, rapids_prefix: Path, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[Archive]:
-        with rapids_archive(tmp_path_factory, rapids_prefix, "full.tar.gz", "--full") as packed:
-            yield packed
+    archive = archive_fixture("full.tar.gz", "--full")
 
     def test_keeps_everything_and_verifies(self, archive: Archive) -> None:
         path, result = archive
