@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bundler import __version__
-from bundler.artifact.content import GROUPS, archive_kind
+from bundler.artifact.content import GROUPS, content_for
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import Manifest, PackageRecord
 from bundler.artifact.pack import (
@@ -89,7 +89,7 @@ def plan_pack(options: PackOptions) -> PackPlan:
     host = host_platform()
     platform = options.platform or (host if host in variant.platforms else variant.platforms[0])
     output = options.output or ws.root / "dist" / f"{variant.name}-{platform}.tar.gz"
-    archive_format(output)
+    archive_format(output, writing=True)
     prefix = build_prefix_path(variant.name, platform)
     identity = Manifest(
         bundler_version=__version__,
@@ -103,7 +103,7 @@ def plan_pack(options: PackOptions) -> PackPlan:
     archive = ArchiveOptions(
         level=options.level,
         threads=options.threads,
-        exclude=options.exclude,
+        exclude_patterns=options.exclude,
         kept=options.kept,
         cuda=variant.cuda is not None,
         bytecode=not options.keep_bytecode,
@@ -119,9 +119,9 @@ def _plan_prefix(options: PackOptions, prefix: Path) -> PackPlan:
             f"{prefix} is not a conda environment (no conda-meta/)",
             "pass the prefix of an environment made by conda, mamba, pixi or bundler",
         )
-    archive_format(options.output)
+    archive_format(options.output, writing=True)
     keep_bytecode = (
-        archive_kind(options.kept) == "full"
+        content_for(options.kept) == "full"
         if options.keep_bytecode is None
         else options.keep_bytecode
     )
@@ -134,7 +134,7 @@ def _plan_prefix(options: PackOptions, prefix: Path) -> PackPlan:
     archive = ArchiveOptions(
         level=options.level,
         threads=options.threads,
-        exclude=options.exclude,
+        exclude_patterns=options.exclude,
         kept=options.kept,
         bytecode=not keep_bytecode,
     )

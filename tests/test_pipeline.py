@@ -32,7 +32,7 @@ def test_a_variant_plan_locks_builds_packs_and_writes_a_manifest(workspace: Path
     assert plan.identity.bundler_version == __version__
     assert plan.identity.build_prefix == str(plan.prefix)
     assert plan.prefix.name.startswith("app-linux-64_")
-    assert (plan.archive.kind, plan.archive.cuda, plan.archive.bytecode) == (
+    assert (plan.archive.content, plan.archive.cuda, plan.archive.bytecode) == (
         "executor",
         False,
         True,
@@ -45,7 +45,7 @@ def test_a_cuda_variant_keeps_static_libraries_and_full_keeps_everything(
 ) -> None:
     plan = plan_pack(PackOptions(workspace=workspace, variant="gpuapp", full=True))
     assert plan.archive.cuda is True
-    assert plan.archive.kind == "full" and set(plan.archive.kept) == set(GROUPS)
+    assert plan.archive.content == "full" and set(plan.archive.kept) == set(GROUPS)
     assert plan.identity.gpu_imports == ("cudaprobe",)
 
 
@@ -60,7 +60,7 @@ def test_a_prefix_plan_only_packs(tmp_path: Path) -> None:
     assert plan.identity.inputs_hash is None and plan.identity.variant is None
     assert plan.archive.bytecode is False  # a --full pack of a prefix keeps its bytecode
     executor = plan_pack(PackOptions(prefix=prefix, output=out))
-    assert executor.archive.bytecode is True and executor.archive.kind == "executor"
+    assert executor.archive.bytecode is True and executor.archive.content == "executor"
 
 
 @pytest.mark.parametrize(

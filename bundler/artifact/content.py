@@ -14,8 +14,8 @@ Executors (and an image layer for them) need less than the environment holds:
 
 ``read_listing`` (a packed archive) and ``read_prefix`` (an installed prefix) read the
 files once: sizes, which files pyspark and py4j own, which Python files name which
-test modules.  ``plan_content`` / ``plan_slim`` turn a listing into conda-pack exclude
-patterns and the bytes each group leaves out.  Headers and licences stay.
+test modules.  ``plan_content`` turns a listing into conda-pack exclude patterns and
+what each group leaves out (``LeftOut``: bytes and files).  Headers and licences stay.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bundler.artifact.manifest import Content, LeftOut
 from bundler.events import NullReporter, Reporter
 
 
@@ -311,108 +312,100 @@ GROUPS = ("pyspark", "tests", "static-libs", "docs")
 BYTECODE = ("*.pyc", "*/__pycache__")
 
 
-def archive_kind(kept: Iterable[str]) -> str:
+def content_for(kept: Iterable[str]) -> Content:
     """``full`` when every group is kept (nothing executors do without is left out),
     else ``executor``."""
     return "full" if set(kept) >= set(GROUPS) else "executor"
 
 
 @dataclass(frozen=True)
-class SlimPlan:
-    """What an archive leaves out: glob patterns for conda-pack, bytes and files per group."""
+class ContentPlan:
+    """What an archive leaves out: the glob patterns for conda-pack, what each group
+    that matched files leaves out, and the modules Spark provides instead."""
 
-    exclude: tuple[str, ...] = ()
-    removed: dict[str, int] = field(default_factory=dict)
-    dropped_modules: tuple[str, ...] = ()
-    kept_test_dirs: tuple[str, ...] = ()
-    files: dict[str, int] = field(default_factory=dict)
-
-    def left_out(self) -> dict[str, dict[str, int]]:
-        """``{group: {"bytes": n, "files": k}}`` for the manifest, groups that matched files."""
-        return {
-            g: {"bytes": b, "files": self.files[g]}
-            for g, b in self.removed.items()
-            if self.files.get(g)
-        }
+    exclude_patterns: tuple[str, ...] = ()
+    left_out: dict[str, LeftOut] = field(default_factory=dict)  # in the order of GROUPS
+    left_out_imports: tuple[str, ...] = ()  # pyspark, py4j: executors import Spark's
+    kept_test_dirs: tuple[str, ...] = ()  # test suites that non-test code reaches
 
 
 def plan_content(
     listing: Listing, *, keep: Iterable[str] = (), cuda: bool, bytecode: bool = False
-) -> SlimPlan:
+) -> ContentPlan:
     """The plan for an archive that keeps the groups in ``keep`` (all of GROUPS: full).
 
-    ``bytecode`` leaves ``*.pyc`` out too.  Unknown group names are a programming error.
+    Each group not kept is left out:
+
+    - ``pyspark``: pyspark and py4j (their files as their conda records or dist-info
+      RECORDs list them), as Spark puts its own first on the executors' path;
+    - ``tests``: test suites (``tests``/``test`` directories under lib/pythonX.Y)
+      unless a non-test module imports them or names them in a string (numexpr's
+      ``__init__`` imports ``numexpr.tests``, for instance);
+    - ``static-libs``: ``*.a``, ``*.la`` right in ``lib/``, listed file by file, except
+      with ``cuda``, whose JIT compilers link ``libcudadevrt.a`` at run time;
+    - ``docs``: man and info pages.
+
+    ``bytecode`` leaves ``*.pyc`` files out too.  Headers stay: CuPy, cuDF and
+    torch.compile compile against them at run time.  Unknown group names are a
+    programming error.
     """
     kept = set(keep)
     unknown = kept - set(GROUPS)
     if unknown:
         raise ValueError(f"unknown content groups: {sorted(unknown)}")
-    return plan_slim(
-        listing,
-        drop_pyspark="pyspark" not in kept,
-        slim=False,
-        cuda=cuda,
-        bytecode=bytecode,
-        drop={g for g in GROUPS[1:] if g not in kept},
-    )
-
-
-def plan_slim(
-    listing: Listing,
-    *,
-    drop_pyspark: bool,
-    slim: bool,
-    cuda: bool,
-    bytecode: bool = False,
-    drop: Iterable[str] = (),
-) -> SlimPlan:
-    """Decide what an executor can do without, from a listing.
-
-    - pyspark and py4j (their files as their conda records or dist-info RECORDs list
-      them) with ``drop_pyspark``: Spark puts its own first on the executors' path;
-    - with ``slim`` (or the group named in ``drop``): ``tests``, test suites
-      (``tests``/``test`` directories under lib/pythonX.Y) unless a non-test module
-      imports them or names them in a string (numexpr's ``__init__`` imports
-      ``numexpr.tests``, for instance); ``static-libs`` (``*.a``, ``*.la`` right in
-      ``lib/``, listed file by file) except for CUDA environments, whose JIT
-      compilers link ``libcudadevrt.a`` at run time; ``docs``, man and info pages;
-    - with ``bytecode``: ``*.pyc`` files.
-    Headers stay: CuPy, cuDF and torch.compile compile against them at run time.
-    """
-    dropping = set(GROUPS[1:]) if slim else set(drop)
-    groups: dict[str, list[str]] = {}
     sizes = listing.sizes
-    owned = listing.package_files
-    spark = [n for n in SPARK_PACKAGES if owned.get(n)] if owned.get("pyspark") else []
-    if drop_pyspark and spark:
+    groups: dict[str, list[str]] = {}
+    spark = () if "pyspark" in kept else _spark_packages(listing)
+    if spark:
+        owned = listing.package_files
         groups["pyspark"] = _collapse([f for n in spark for f in owned[n]], sizes, bytecode)
-    kept: tuple[str, ...] = ()
-    if "tests" in dropping:
-        test_dirs = sorted({d for p in sizes if (d := _test_dir(p))})
-        kept = tuple(d for d in test_dirs if _test_dir_used(d, listing))
-        groups["tests"] = [glob.escape(d) + "/*" for d in test_dirs if d not in kept]
-    if "static-libs" in dropping and not cuda:
+    kept_tests: tuple[str, ...] = ()
+    if "tests" not in kept:
+        kept_tests, groups["tests"] = _test_patterns(listing)
+    if "static-libs" not in kept and not cuda:
         groups["static-libs"] = [glob.escape(p) for p in sorted(sizes) if _STATIC_LIB.match(p)]
-    if "docs" in dropping:
+    if "docs" not in kept:
         docs = [d for d in _DOC_DIRS if any(p.startswith(d) for p in sizes)]
         groups["docs"] = [glob.escape(d) + "*" for d in docs]
     if bytecode:
         groups["bytecode"] = list(BYTECODE)
-    removed: dict[str, int] = {}
-    files: dict[str, int] = {}
-    exclude: list[str] = []
+    patterns, left_out = _leave_out(groups, sizes)
+    return ContentPlan(patterns, left_out, spark, kept_tests)
+
+
+def _spark_packages(listing: Listing) -> tuple[str, ...]:
+    """pyspark and py4j when the listing holds pyspark's files, else nothing."""
+    owned = listing.package_files
+    if not owned.get("pyspark"):
+        return ()
+    return tuple(n for n in SPARK_PACKAGES if owned.get(n))
+
+
+def _test_patterns(listing: Listing) -> tuple[tuple[str, ...], list[str]]:
+    """The test directories non-test code reaches (kept), and patterns for the rest."""
+    test_dirs = sorted({d for p in listing.sizes if (d := _test_dir(p))})
+    kept = tuple(d for d in test_dirs if _test_dir_used(d, listing))
+    return kept, [glob.escape(d) + "/*" for d in test_dirs if d not in kept]
+
+
+def _leave_out(
+    groups: dict[str, list[str]], sizes: dict[str, int]
+) -> tuple[tuple[str, ...], dict[str, LeftOut]]:
+    """All the groups' patterns, and what each leaves out (a file counts for the first
+    group that matches it; a group that matches nothing is not listed)."""
+    patterns: list[str] = []
+    left_out: dict[str, LeftOut] = {}
     gone: set[str] = set()
-    for group, patterns in groups.items():
-        if not patterns:
+    for group, group_patterns in groups.items():
+        if not group_patterns:
             continue
-        match = compile_patterns(patterns)
+        match = compile_patterns(group_patterns)
         matched = {p for p in sizes if p not in gone and match(p)}
         gone |= matched
-        removed[group] = sum(sizes[p] for p in matched)
-        files[group] = len(matched)
-        exclude.extend(patterns)
-    dropped = tuple(spark) if "pyspark" in groups else ()
-    return SlimPlan(tuple(exclude), removed, dropped, kept, files)
+        patterns.extend(group_patterns)
+        if matched:
+            left_out[group] = LeftOut(sum(sizes[p] for p in matched), len(matched))
+    return tuple(patterns), left_out
 
 
 def compile_patterns(patterns: Iterable[str]) -> Callable[[str], bool]:

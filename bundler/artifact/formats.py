@@ -7,14 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from bundler.errors import PackError, VerifyError
+
+#: An archive's file format: which reader and writer it takes.  Not what it holds
+#: (``content.Content``: executor or full).
+ArchiveFormat = Literal["tar.gz", "tar", "zip"]
 
 
 @dataclass(frozen=True)
 class Format:
     suffix: str
-    kind: str  # the reader/writer: "tar.gz", "tar" or "zip"
+    name: ArchiveFormat
     written: bool  # bundler pack writes it
     # Why Spark's own unpack of --archives (Java: Kubernetes, standalone, local-cluster,
     # Connect) would not give a runnable environment; None when it does.
@@ -47,29 +52,28 @@ SPARK_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
 
 
 def format_of(name: str) -> Format | None:
+    """The table's row for a file name's suffix; None when no row has it."""
     lower = name.lower()
     return next((f for f in FORMATS if lower.endswith(f.suffix)), None)
 
 
-def archive_format(path: Path) -> str:
-    """The format ``bundler pack`` writes for this output name; PackError otherwise."""
+def archive_format(path: Path, *, writing: bool = False) -> ArchiveFormat:
+    """``tar.gz``, ``tar`` or ``zip`` from the suffix of ``path``.
+
+    Any other suffix is an error: a PackError for an output (``writing``: a suffix
+    ``bundler pack`` does not write), else a VerifyError (an archive bundler cannot read).
+    """
     fmt = format_of(path.name)
-    if fmt is None or not fmt.written:
+    if writing and (fmt is None or not fmt.written):
         written = ", ".join(f.suffix for f in FORMATS if f.written)
         raise PackError(
             f"{path}: unsupported archive suffix",
             f"use {written} (Spark unpacks only those; zstd is copied, not unpacked)",
         )
-    return fmt.kind
-
-
-def archive_kind(path: Path) -> str:
-    """``tar.gz``, ``tar`` or ``zip`` from the suffix; VerifyError for anything else."""
-    fmt = format_of(path.name)
     if fmt is None:
         readable = ", ".join(f.suffix for f in FORMATS)
         raise VerifyError(f"{path}: unsupported archive suffix", f"bundler reads {readable}")
-    return fmt.kind
+    return fmt.name
 
 
 def spark_unpack_problem(name: str, *, yarn: bool = False) -> tuple[str, str] | None:

@@ -13,12 +13,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from bundler.errors import ManifestError
 from bundler.solve.guards import versions_of
 
 MANIFEST_VERSION = 1
+
+#: What an archive holds: ``full`` keeps every group, ``executor`` leaves some out
+#: (the manifest's ``kind``).  Not its format (``formats.ArchiveFormat``: tar.gz, ...).
+Content = Literal["executor", "full"]
+CONTENTS: tuple[Content, ...] = get_args(Content)
 
 
 def manifest_path(archive: Path) -> Path:
@@ -52,6 +57,18 @@ class PackageRecord:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """What one group leaves out of an archive: installed bytes, and files."""
+
+    bytes: int = 0
+    files: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """The manifest's and ``--json``'s ``{"bytes": n, "files": k}``."""
+        return {"bytes": self.bytes, "files": self.files}
+
+
+@dataclass(frozen=True)
 class Manifest:
     bundler_version: str | None = None
     variant: str | None = None  # None for a pack of an existing prefix
@@ -62,12 +79,15 @@ class Manifest:
     imports: tuple[str, ...] = ()
     gpu_imports: tuple[str, ...] = ()
     build_prefix: str | None = None
-    kind: str = "full"  # "executor" leaves out what Spark's executors do without
+    # JSON "kind": "executor" leaves out what Spark's executors do without
+    content: Content = "full"
     kept: tuple[str, ...] = ()  # content groups kept (artifact.content.GROUPS)
-    left_out: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # group: bytes/files
+    left_out: Mapping[str, LeftOut] = field(default_factory=dict)  # per group that matched
     installed_size: int | None = None
-    dropped_imports: tuple[str, ...] = ()  # Spark provides these on executors
-    excluded: tuple[str, ...] = ()  # the exclude patterns the archive was written with
+    # JSON "dropped_imports": left out, Spark provides them on executors (pyspark, py4j)
+    left_out_imports: tuple[str, ...] = ()
+    # JSON "excluded": the conda-pack exclude patterns the archive was written with
+    exclude_patterns: tuple[str, ...] = ()
     zip_symlinks: Mapping[str, Any] | None = None  # a zip's symlinks, stored as copies
     # The CUDA the content carries ("12.9"; "12" when only the major is known), whatever
     # the variant's cuda = says; None: not a CUDA environment, or its version unknown.
@@ -90,9 +110,9 @@ class Manifest:
         return sorted((p for p in self.packages if p.in_archive), key=lambda p: -p.size)[:n]
 
     @property
-    def saved(self) -> int:
-        """Installed bytes left out of the archive."""
-        return sum(int(g.get("bytes", 0)) for g in self.left_out.values())
+    def left_out_bytes(self) -> int:
+        """Installed bytes left out of the archive (JSON ``saved`` in ``pack --json``)."""
+        return sum(g.bytes for g in self.left_out.values())
 
     # ------------------------------------------------------------ JSON
 
@@ -113,12 +133,12 @@ class Manifest:
             imports=list(self.imports),
             gpu_imports=list(self.gpu_imports),
             build_prefix=self.build_prefix,
-            kind=self.kind,
+            kind=self.content,
             kept=list(self.kept),
-            left_out={k: dict(v) for k, v in self.left_out.items()},
+            left_out={k: v.to_dict() for k, v in self.left_out.items()},
             installed_size=self.installed_size,
-            dropped_imports=list(self.dropped_imports),
-            excluded=list(self.excluded),
+            dropped_imports=list(self.left_out_imports),
+            excluded=list(self.exclude_patterns),
         )
         if self.zip_symlinks is not None:
             data["zip_symlinks"] = dict(self.zip_symlinks)
@@ -166,15 +186,15 @@ class Manifest:
             imports=fields.names("imports"),
             gpu_imports=fields.names("gpu_imports"),
             build_prefix=fields.text("build_prefix"),
-            kind=fields.text("kind") or "full",
+            content=fields.content("kind"),
             kept=fields.names("kept"),
             left_out={
-                group: fields.counts(group, record)
+                group: fields.left_out(group, record)
                 for group, record in fields.mapping("left_out").items()
             },
             installed_size=fields.number("installed_size"),
-            dropped_imports=fields.names("dropped_imports"),
-            excluded=fields.names("excluded"),
+            left_out_imports=fields.names("dropped_imports"),
+            exclude_patterns=fields.names("excluded"),
             zip_symlinks=fields.mapping("zip_symlinks") if "zip_symlinks" in data else None,
             cuda=fields.text("cuda"),
             archive=ArchiveRecord(
@@ -260,12 +280,19 @@ class _Fields:
             raise self.error(f"{self.prefix}{key} holds something other than names")
         return tuple(values)
 
-    def counts(self, group: str, record: Any) -> dict[str, int]:
+    def content(self, key: str) -> Content:
+        value = self.text(key) or "full"
+        for content in CONTENTS:
+            if value == content:
+                return content
+        raise self.error(f"{key} is {value!r}, not {' or '.join(CONTENTS)}")
+
+    def left_out(self, group: str, record: Any) -> LeftOut:
         if not isinstance(record, dict) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in record.values()
         ):
             raise self.error(f"left_out.{group} is not an object of byte and file counts")
-        return record
+        return LeftOut(bytes=record.get("bytes", 0), files=record.get("files", 0))
 
     def package(self, index: int, record: Any) -> PackageRecord:
         if not isinstance(record, dict):

@@ -24,14 +24,21 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from bundler.artifact.content import (
-    SlimPlan,
-    archive_kind,
+    ContentPlan,
     compile_patterns,
+    content_for,
     plan_content,
     read_prefix,
 )
-from bundler.artifact.formats import archive_format
-from bundler.artifact.manifest import ArchiveRecord, Manifest, PackageRecord, manifest_path
+from bundler.artifact.formats import ArchiveFormat, archive_format
+from bundler.artifact.manifest import (
+    ArchiveRecord,
+    Content,
+    LeftOut,
+    Manifest,
+    PackageRecord,
+    manifest_path,
+)
 from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
 from bundler.artifact.tarwriter import (
     GZIP_LEVEL,
@@ -64,7 +71,7 @@ class ArchiveOptions:
 
     level: int | None = None
     threads: int | None = None
-    exclude: tuple[str, ...] = ()
+    exclude_patterns: tuple[str, ...] = ()  # for conda-pack, besides the content plan's
     kept: tuple[str, ...] = ()  # content groups kept (GROUPS: everything, a full archive)
     # the variant sets cuda =: keep static libraries (CUDA's JIT links libcudadevrt.a);
     # CUDA content (bundler.solve.cudacontent) keeps them without it
@@ -72,8 +79,8 @@ class ArchiveOptions:
     bytecode: bool = True  # leave *.pyc out
 
     @property
-    def kind(self) -> str:
-        return archive_kind(self.kept)
+    def content(self) -> Content:
+        return content_for(self.kept)
 
 
 @dataclass(frozen=True)
@@ -93,17 +100,17 @@ class PackResult:
         return self.manifest.archive.size or 0
 
     @property
-    def kind(self) -> str:
-        return self.manifest.kind
+    def content(self) -> Content:
+        return self.manifest.content
 
     @property
-    def left_out(self) -> dict[str, dict[str, int]]:
-        return {k: dict(v) for k, v in self.manifest.left_out.items()}
+    def left_out(self) -> dict[str, LeftOut]:
+        return dict(self.manifest.left_out)
 
     @property
-    def saved(self) -> int:
+    def left_out_bytes(self) -> int:
         """Installed bytes left out of the archive."""
-        return self.manifest.saved
+        return self.manifest.left_out_bytes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,10 +119,10 @@ class PackResult:
             "sbom": str(self.sbom_path) if self.sbom_path else None,
             "sha256": self.sha256,
             "size": self.size,
-            "kind": self.kind,
+            "kind": self.content,
             "installed_size": self.manifest.installed_size,
-            "left_out": self.left_out,
-            "saved": self.saved,
+            "left_out": {group: left.to_dict() for group, left in self.left_out.items()},
+            "saved": self.left_out_bytes,
             "linked": {
                 "files": self.manifest.archive.linked_files,
                 "bytes": self.manifest.archive.linked_bytes,
@@ -148,9 +155,9 @@ def write_archive(
     *,
     level: int | None = None,
     threads: int | None = None,
-    exclude: tuple[str, ...] = (),
+    exclude_patterns: tuple[str, ...] = (),
     reporter: Reporter | None = None,
-    fmt: str | None = None,
+    fmt: ArchiveFormat | None = None,
     label: str | None = None,
     notes: dict[str, Any] | None = None,
 ) -> str:
@@ -166,10 +173,10 @@ def write_archive(
     from conda_pack.core import Packer
 
     reporter = reporter or NullReporter()
-    fmt = fmt or archive_format(output)
+    fmt = fmt or archive_format(output, writing=True)
     check_compression(level, threads)
     env = _conda_env(prefix)
-    excluded = compile_patterns(exclude)  # one pass, however many patterns
+    excluded = compile_patterns(exclude_patterns)  # one pass, however many patterns
     # conda-pack adds its own scripts (activate, conda-unpack) at the end; copies of
     # them in the prefix (an environment unpacked from a conda-pack archive) would be
     # duplicate entries, so the fresh ones replace them.
@@ -217,7 +224,7 @@ def _conda_env(prefix: Path) -> Any:
 
 
 def _open_writer(
-    fmt: str, raw: HashingWriter, files: list[Any], level: int | None, threads: int | None
+    fmt: ArchiveFormat, raw: HashingWriter, files: list[Any], level: int | None, threads: int | None
 ) -> tuple[TarWriter | ZipWriter, IO[bytes] | None]:
     """The archive writer for ``fmt`` over ``raw``, and the stream between them (tar)."""
     if fmt == "zip":
@@ -434,12 +441,12 @@ def write_pack(
     imports); this adds what was packed, how, and the archive's own hash and size.
     """
     reporter = reporter or NullReporter()
-    archive_format(output)
-    manifest, exclude = _plan(prefix, identity, options)
-    check_space(output, (manifest.installed_size or 0) - manifest.saved, options.level)
+    archive_format(output, writing=True)
+    manifest = _plan(prefix, identity, options)
+    check_space(output, (manifest.installed_size or 0) - manifest.left_out_bytes, options.level)
     created: list[Path] = []
     try:
-        result = _write_pack(prefix, output, (manifest, exclude), options, created, reporter)
+        result = _write_pack(prefix, output, manifest, options, created, reporter)
     except BaseException as exc:
         discard(created)  # first: a full disk's free space is then what the user can use
         mapped = os_error(exc, output) if isinstance(exc, OSError) else None
@@ -453,13 +460,12 @@ def write_pack(
 def _write_pack(
     prefix: Path,
     output: Path,
-    planned: tuple[Manifest, tuple[str, ...]],
+    manifest: Manifest,
     options: ArchiveOptions,
     created: list[Path],
     reporter: Reporter,
 ) -> PackResult:
-    manifest, exclude = planned
-    fmt = archive_format(output)
+    fmt = archive_format(output, writing=True)
     mpath = manifest_path(output)
     spath = sbom_path(output)
     tmp_archive = temp_path(output, created)
@@ -470,7 +476,7 @@ def _write_pack(
         tmp_archive,
         level=options.level,
         threads=options.threads,
-        exclude=exclude,
+        exclude_patterns=manifest.exclude_patterns,
         reporter=reporter,
         fmt=fmt,
         label=output.name,
@@ -478,7 +484,7 @@ def _write_pack(
     )
     packages = _with_lock_hashes(
         tuple(
-            replace(p, in_archive=False) if p.name in manifest.dropped_imports else p
+            replace(p, in_archive=False) if p.name in manifest.left_out_imports else p
             for p in installed_packages(prefix)
         ),
         manifest.packages,
@@ -556,7 +562,7 @@ def check_space(output: Path, packed: int, level: int | None) -> None:
     least a quarter of it (a stored one, ``--level 0`` or a plain ``.tar``, all of it),
     so less free space than that is sure to fail, after minutes of work.
     """
-    stored = level == 0 or archive_format(output) == "tar"
+    stored = level == 0 or archive_format(output, writing=True) == "tar"
     need = packed if stored else packed // SMALLEST_RATIO
     with os_errors(output):
         free = free_bytes(output.parent)
@@ -570,32 +576,28 @@ def check_space(output: Path, packed: int, level: int | None) -> None:
         )
 
 
-def _plan(
-    prefix: Path, identity: Manifest, options: ArchiveOptions
-) -> tuple[Manifest, tuple[str, ...]]:
-    """What goes in, recorded in the manifest; and the exclude patterns for conda-pack."""
+def _plan(prefix: Path, identity: Manifest, options: ArchiveOptions) -> Manifest:
+    """What goes in, recorded in the manifest (with the exclude patterns for conda-pack)."""
     listing = read_prefix(prefix, scan="tests" not in options.kept)
     found = cudacontent.from_paths(listing.sizes)  # the content decides, not cuda =
-    plan: SlimPlan = plan_content(
+    plan: ContentPlan = plan_content(
         listing,
         keep=options.kept,
         cuda=options.cuda or found is not None,
         bytecode=options.bytecode,
     )
-    exclude = options.exclude + plan.exclude
-    manifest = replace(
+    return replace(
         identity,
-        kind=options.kind,
+        content=options.content,
         kept=tuple(options.kept),
-        left_out=plan.left_out(),
+        left_out=plan.left_out,
         # conda-meta records hold this machine's package cache paths (conda-pack strips
         # them in the archive): leave them out, so the manifest is the same everywhere.
         installed_size=sum(
             size for name, size in listing.sizes.items() if not name.startswith("conda-meta/")
         ),
         # Spark provides these on the executors' path; verify imports them from Spark's.
-        dropped_imports=tuple(sorted(set(plan.dropped_modules))),
-        excluded=tuple(exclude),
+        left_out_imports=tuple(sorted(set(plan.left_out_imports))),
+        exclude_patterns=options.exclude_patterns + plan.exclude_patterns,
         cuda=found.version if found else None,
     )
-    return manifest, exclude

@@ -24,7 +24,7 @@ from errno import ENOENT
 from pathlib import Path
 from typing import IO, Any, Literal, cast
 
-from bundler.artifact.formats import archive_kind
+from bundler.artifact.formats import archive_format
 from bundler.errors import BundlerError, VerifyError, os_error
 from bundler.events import NullReporter, Reporter
 
@@ -367,13 +367,13 @@ def extract_members(archive: Path, dest: Path, reporter: Reporter) -> int:
 def _opened(archive: Path, *, threaded: bool) -> Iterator[zipfile.ZipFile | tarfile.TarFile]:
     """``archive`` open for one pass from start to end, by its format: a ZipFile, or a
     TarFile (a .tar.gz inflated in a thread of its own when ``threaded``)."""
-    kind = archive_kind(archive)
-    if kind == "zip":
+    fmt = archive_format(archive)
+    if fmt == "zip":
         with zipfile.ZipFile(archive) as zf:
             yield zf
         return
     with contextlib.ExitStack() as stack:
-        if kind == "tar.gz":
+        if fmt == "tar.gz":
             raw = stack.enter_context(_gzip_stream(archive) if threaded else _gzip_open(archive))
             yield stack.enter_context(tarfile.TarFile(fileobj=raw, copybufsize=_MIB))
         else:

@@ -341,7 +341,7 @@ def _root(content: ArchiveContent) -> dict[str, Any]:
             [
                 ("bundler:variant", manifest.variant),
                 ("bundler:platform", manifest.platform),
-                ("bundler:kind", manifest.kind),
+                ("bundler:kind", manifest.content),
                 ("bundler:lock-sha256", manifest.lock_sha256),
                 (PROVIDED_BY_SPARK, spark),
             ]

@@ -66,7 +66,7 @@ def _archive_package(content: ArchiveContent) -> dict[str, Any]:
     facts = [
         f"variant {manifest.variant}" if manifest.variant else "",
         f"platform {manifest.platform}" if manifest.platform else "",
-        f"{manifest.kind} archive",
+        f"{manifest.content} archive",
     ]
     spark = ", ".join(f"{p.name}@{p.version}" for p in content.provided_by_spark)
     if spark:

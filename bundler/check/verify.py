@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bundler import proc
-from bundler.artifact.formats import archive_kind
+from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
 from bundler.artifact.readers import extract_members, zip_symlinks
 from bundler.artifact.sbom import content_of, read_directory
@@ -432,7 +432,7 @@ def verify_archive(
     archive = Path(archive)
     if not archive.is_file():
         raise VerifyError(f"{archive}: no such archive", "pass the path that bundler pack wrote")
-    archive_kind(archive)
+    archive_format(archive)
     for module in imports or ():
         if not _MODULE_RE.match(module):
             raise VerifyError(f"--import {module!r} is not a module name")
@@ -477,7 +477,7 @@ def _checks_in(
     dest = tmp / "env"
     reporter.step(f"extracting {archive.name} into {dest}")
     try:
-        links = zip_symlinks(archive) if archive_kind(archive) == "zip" else []
+        links = zip_symlinks(archive) if archive_format(archive) == "zip" else []
         count = 0 if links else extract_members(archive, dest, reporter)
     except VerifyError as exc:
         summary = "the archive could not be extracted safely"
@@ -571,7 +571,7 @@ def _import_checks(
         gpu_reason = "the manifest lists no GPU imports"
     else:
         gpu_reason = "no manifest"
-    provided = manifest.dropped_imports if manifest else ()
+    provided = manifest.left_out_imports if manifest else ()
     from_spark = tuple(m for m in modules if m.split(".")[0] in provided)
     modules = tuple(m for m in modules if m not in from_spark)
     found = find_spark_python() if provided else None

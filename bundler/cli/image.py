@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
             platform=platform,
             archive=archive,
             pyspark=pyspark,
-            slim=slim,
+            leave_out_unused=slim,
             compile=compile_,
             dockerfile=dockerfile,
             allow_spark_mismatch=allow_spark_mismatch,
@@ -134,5 +134,5 @@ def register(app: typer.Typer) -> None:
             f"environment layer: {human_size(result.env_size)} unpacked before byte-compiling, "
             f"{human_size(result.archive_size)} compressed ({result.archive})"
         )
-        for group, size in result.removed.items():
-            print(f"  left out {group}: {human_size(size)}")
+        for group, left in result.left_out.items():
+            print(f"  left out {group}: {human_size(left.bytes)}")

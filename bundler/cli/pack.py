@@ -4,8 +4,9 @@ No ``from __future__ import annotations`` here: typer reads the annotations of t
 commands defined inside ``register``, which refer to names imported there.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +19,9 @@ from bundler.cli.options import (
 )
 from bundler.errors import UsageError
 from bundler.render import human_size, print_json
+
+if TYPE_CHECKING:
+    from bundler.artifact.manifest import Content, LeftOut
 
 
 def register(app: typer.Typer) -> None:
@@ -90,7 +94,7 @@ def register(app: typer.Typer) -> None:
         print(f"manifest: {result.manifest_path}")
         if result.sbom_path is not None:
             print(f"sbom: {result.sbom_path} ({result.components} components, CycloneDX 1.6)")
-        print(pack_summary(result.kind, result.left_out, result.manifest.installed_size))
+        print(pack_summary(result.content, result.left_out, result.manifest.installed_size))
         record = result.manifest.archive
         if record.linked_files:
             print(
@@ -104,14 +108,14 @@ def register(app: typer.Typer) -> None:
                 print(f"  {p.name:<28} {p.version:<16} {p.manager:<5} {human_size(p.size)}")
 
 
-def pack_summary(kind: str, left_out: dict[str, dict[str, int]], installed: int | None) -> str:
-    """One line: the archive's kind and what leaving groups out saved."""
-    saved = sum(g["bytes"] for g in left_out.values())
-    groups = ", ".join(
-        f"{name} {human_size(g['bytes'])}" for name, g in left_out.items() if g["bytes"]
-    )
+def pack_summary(
+    content: "Content", left_out: Mapping[str, "LeftOut"], installed: int | None
+) -> str:
+    """One line: what the archive holds and the bytes leaving groups out saved."""
+    saved = sum(g.bytes for g in left_out.values())
+    groups = ", ".join(f"{name} {human_size(g.bytes)}" for name, g in left_out.items() if g.bytes)
     of = f" of {human_size(installed)} installed" if installed else ""
-    hint = " (--full keeps them)" if kind == "executor" else ""
+    hint = " (--full keeps them)" if content == "executor" else ""
     if not saved:
-        return f"{kind} archive: nothing left out"
-    return f"{kind} archive: saved {human_size(saved)}{of} by leaving out {groups}{hint}"
+        return f"{content} archive: nothing left out"
+    return f"{content} archive: saved {human_size(saved)}{of} by leaving out {groups}{hint}"

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
-from bundler.artifact.content import GROUPS, SlimPlan, read_listing
-from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
+from bundler.artifact.content import GROUPS, ContentPlan, read_listing
+from bundler.artifact.manifest import LeftOut, Manifest, manifest_path, read_manifest
 from bundler.errors import (
     BundlerError,
     ImageError,
@@ -81,9 +81,10 @@ class ImageOptions:
     tag: str | None = None  # default spark-k8s-python-deps:<variant>
     builder: str | None = None  # docker, podman or buildah; found when None
     platform: str = "linux-64"
-    archive: Path | None = None  # build from this archive as it is: no packing, no slimming
-    pyspark: str = "auto"  # drop pyspark when the base has Spark (auto), or keep/drop
-    slim: bool = True
+    archive: Path | None = None  # build from this archive as it is: no packing, nothing left out
+    pyspark: str = "auto"  # leave pyspark out when the base has Spark (auto), or keep/drop
+    # leave out unused test suites, static libraries and docs (--slim; --no-slim keeps them)
+    leave_out_unused: bool = True
     compile: bool = True  # byte-compile in the build: executors import faster
     dockerfile: Path | None = None
     allow_spark_mismatch: bool = False
@@ -100,13 +101,20 @@ class ImageResult:
     archive_sha256: str
     archive_size: int
     env_size: int  # unpacked, before byte-compiling
-    removed: dict[str, int]  # slimming group -> bytes left out
+    left_out: dict[str, LeftOut]  # content group -> what it leaves out
     labels: dict[str, str]
     sbom: str = ""  # its path in the image
     sbom_sha256: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "archive": str(self.archive)}
+        data: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "left_out":  # JSON: "removed", each group's bytes
+                data["removed"] = {group: left.bytes for group, left in self.left_out.items()}
+            else:
+                data[key] = value
+        data["archive"] = str(self.archive)
+        return data
 
 
 # ---------------------------------------------------------------- builders
@@ -266,7 +274,7 @@ def packed(
 class PreparedArchive:
     path: Path
     manifest: Manifest
-    slim: SlimPlan
+    plan: ContentPlan  # what the archive leaves out (nothing for --archive)
     env_size: int  # unpacked bytes, before byte-compiling
     sbom: bytes = b""  # the archive's CycloneDX SBOM, as it goes into the image
 
@@ -296,7 +304,8 @@ def archive_sbom(archive: Path, manifest: Manifest) -> bytes:
 def prepare_archive(
     options: ImageOptions, variant: Variant, base_has_spark: bool, reporter: Reporter
 ) -> PreparedArchive:
-    """The archive the image is built from: given, or packed and slimmed for the image."""
+    """The archive the image is built from: given, or packed for the image (leaving out
+    what executors do without)."""
     if options.archive is not None:
         archive = options.archive
         if not archive.is_file():
@@ -311,26 +320,24 @@ def prepare_archive(
             raise ImageError(f"{archive} holds variant '{manifest.variant}', not {variant.name}")
         sizes = sum(listing.sizes.values())
         return PreparedArchive(
-            archive, manifest, SlimPlan(), sizes, archive_sbom(archive, manifest)
+            archive, manifest, ContentPlan(), sizes, archive_sbom(archive, manifest)
         )
     root = variant.workspace
-    drop = options.pyspark == "drop" or (options.pyspark == "auto" and base_has_spark)
-    keep: tuple[str, ...] = () if drop else ("pyspark",)
-    if not options.slim:
+    spark_provides = options.pyspark == "drop" or (options.pyspark == "auto" and base_has_spark)
+    keep: tuple[str, ...] = () if spark_provides else ("pyspark",)
+    if not options.leave_out_unused:
         keep += tuple(g for g in GROUPS if g != "pyspark")
     name = f"{variant.name}-{options.platform}.tar.gz"
     # The executor archive is the image layer; other contents get their own file.
     output = root / ("dist" if not keep else ".bundler/image") / name
     archive = packed(root, variant, options.platform, output, keep, reporter)
     manifest = _manifest(archive)
-    left_out = manifest.left_out
-    plan = SlimPlan(
-        exclude=manifest.excluded,
-        removed={g: int(v.get("bytes", 0)) for g, v in left_out.items()},
-        dropped_modules=manifest.dropped_imports,
-        files={g: int(v.get("files", 0)) for g, v in left_out.items()},
+    plan = ContentPlan(
+        exclude_patterns=manifest.exclude_patterns,
+        left_out=dict(manifest.left_out),
+        left_out_imports=manifest.left_out_imports,
     )
-    env_size = (manifest.installed_size or 0) - sum(plan.removed.values())
+    env_size = (manifest.installed_size or 0) - manifest.left_out_bytes
     return PreparedArchive(archive, manifest, plan, env_size, archive_sbom(archive, manifest))
 
 
@@ -367,8 +374,8 @@ def build_args(
 ) -> dict[str, str]:
     """The Dockerfile's build arguments for one prepared archive."""
     manifest = prepared.manifest
-    dropped = prepared.slim.dropped_modules
-    imports = [m for m in manifest.imports if m.split(".")[0] not in dropped]
+    left_out = prepared.plan.left_out_imports
+    imports = [m for m in manifest.imports if m.split(".")[0] not in left_out]
     return {
         "BASE_IMAGE": base,
         "VARIANT": variant,
@@ -378,7 +385,7 @@ def build_args(
         "ARCHIVE_SHA256": manifest.archive.sha256 or "",
         "PYTHON_VERSION": manifest.python or "",
         "IMPORTS": " ".join(imports),
-        "PYSPARK": "base" if dropped else "env",
+        "PYSPARK": "base" if left_out else "env",
         "COMPILE": "1" if options.compile else "0",
         "SBOM_SHA256": hashlib.sha256(prepared.sbom).hexdigest() if prepared.sbom else "",
     }
@@ -465,7 +472,8 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 
 
 def build_image(options: ImageOptions, reporter: Reporter | None = None) -> ImageResult:
-    """``bundler image``: pack if needed, slim, and build the image with a local builder."""
+    """``bundler image``: pack if needed (leaving out what executors do without) and
+    build the image with a local builder."""
     from bundler.variants import load_workspace
 
     reporter = reporter or NullReporter()
@@ -533,7 +541,7 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
         archive_sha256=args["ARCHIVE_SHA256"],
         archive_size=prepared.path.stat().st_size,
         env_size=prepared.env_size,
-        removed=prepared.slim.removed,
+        left_out=dict(prepared.plan.left_out),
         labels=labels,
         sbom=f"{ENV_ROOT}/{variant.name}/{SBOM_NAME}",
         sbom_sha256=args["SBOM_SHA256"],

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bundler.artifact.content import Listing, compile_patterns, plan_content
-from bundler.artifact.manifest import Manifest
+from bundler.artifact.manifest import LeftOut, Manifest
 from bundler.solve.cudacontent import CudaContent, from_packages, from_paths
 from tests.support.cli import run_cli
 
@@ -69,10 +69,10 @@ STATIC = {
 def test_static_libs_rule_matches_only_the_prefix_lib_directory() -> None:
     """fnmatch's ``*`` crosses ``/``: ``lib/*.a`` used to take site-packages' too."""
     plan = plan_content(Listing(sizes=dict(STATIC)), cuda=False)
-    gone = {p for p in STATIC if compile_patterns(plan.exclude)(p)}
+    gone = {p for p in STATIC if compile_patterns(plan.exclude_patterns)(p)}
     assert gone == {"lib/libfoo.a", "lib/libfoo.la"}
-    assert plan.left_out()["static-libs"] == {"bytes": 4, "files": 2}
-    assert "static-libs" not in plan_content(Listing(sizes=dict(STATIC)), cuda=True).left_out()
+    assert plan.left_out["static-libs"] == LeftOut(bytes=4, files=2)
+    assert "static-libs" not in plan_content(Listing(sizes=dict(STATIC)), cuda=True).left_out
 
 
 def test_manifest_records_cuda_only_when_there_is_one() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bundler.artifact.content import compile_patterns, plan_content, read_listing, read_prefix
+from bundler.artifact.manifest import LeftOut
 from bundler.artifact.pack import prune_record
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
 from bundler.check.verify import verify_archive
@@ -86,7 +87,7 @@ def test_read_prefix_sees_what_read_listing_sees(tmp_path: Path) -> None:
 def test_executor_plan_leaves_out_groups_and_full_keeps_them(tmp_path: Path) -> None:
     listing = read_prefix(_tree(tmp_path / "prefix", TREE))
     plan = plan_content(listing, cuda=False, bytecode=True)
-    gone = {p for p in TREE if compile_patterns(plan.exclude)(p)}
+    gone = {p for p in TREE if compile_patterns(plan.exclude_patterns)(p)}
     assert gone == {
         *SPARK_FILES, *PY4J_FILES,
         f"{SITE}/pyspark/__pycache__/__init__.cpython-311.pyc",
@@ -98,18 +99,18 @@ def test_executor_plan_leaves_out_groups_and_full_keeps_them(tmp_path: Path) -> 
         "lib/libcudadevrt.a",
         "share/man/man1/python.1",
     }  # fmt: skip
-    assert plan.dropped_modules == ("pyspark", "py4j")
-    assert plan.left_out()["tests"] == {"bytes": 90, "files": 2}
-    assert plan.left_out()["bytecode"] == {"bytes": 7, "files": 1}  # pyspark's counts there
-    assert plan.left_out()["static-libs"] == {"bytes": 9, "files": 1}
-    assert f"{SITE}/pyspark/*" in plan.exclude and len(plan.exclude) < 15
+    assert plan.left_out_imports == ("pyspark", "py4j")
+    assert plan.left_out["tests"] == LeftOut(bytes=90, files=2)
+    assert plan.left_out["bytecode"] == LeftOut(bytes=7, files=1)  # pyspark's counts there
+    assert plan.left_out["static-libs"] == LeftOut(bytes=9, files=1)
+    assert f"{SITE}/pyspark/*" in plan.exclude_patterns and len(plan.exclude_patterns) < 15
 
     cuda = plan_content(listing, cuda=True, bytecode=True)
-    assert "static-libs" not in cuda.left_out()  # CUDA's JIT links libcudadevrt.a
+    assert "static-libs" not in cuda.left_out  # CUDA's JIT links libcudadevrt.a
     full = plan_content(listing, keep=("pyspark", "tests", "static-libs", "docs"), cuda=False)
-    assert full.exclude == () and full.left_out() == {} and full.dropped_modules == ()
+    assert full.exclude_patterns == () and full.left_out == {} and full.left_out_imports == ()
     image = plan_content(listing, keep=("pyspark",), cuda=False, bytecode=True)
-    assert "pyspark" not in image.left_out() and "tests" in image.left_out()
+    assert "pyspark" not in image.left_out and "tests" in image.left_out
     with pytest.raises(ValueError, match="unknown content groups"):
         plan_content(listing, keep=("jars",), cuda=False)
 
@@ -117,7 +118,7 @@ def test_executor_plan_leaves_out_groups_and_full_keeps_them(tmp_path: Path) -> 
 def test_py4j_alone_is_not_spark(tmp_path: Path) -> None:
     files = {k: v for k, v in TREE.items() if "pyspark" not in k}
     plan = plan_content(read_prefix(_tree(tmp_path / "p", files)), cuda=False)
-    assert "pyspark" not in plan.left_out() and plan.dropped_modules == ()
+    assert "pyspark" not in plan.left_out and plan.left_out_imports == ()
 
 
 def test_pruned_conda_record_lists_only_packed_files() -> None:
@@ -134,7 +135,7 @@ def test_pruned_conda_record_lists_only_packed_files() -> None:
 
 
 def test_pack_summary_says_what_was_saved() -> None:
-    left = {"pyspark": {"bytes": 3 << 20, "files": 9}, "tests": {"bytes": 1 << 20, "files": 2}}
+    left = {"pyspark": LeftOut(bytes=3 << 20, files=9), "tests": LeftOut(bytes=1 << 20, files=2)}
     line = pack_summary("executor", left, 8 << 20)
     assert line == (
         "executor archive: saved 4.0 MiB of 8.0 MiB installed by leaving out "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -11,12 +12,15 @@ import pytest
 from bundler.artifact.manifest import (
     MANIFEST_VERSION,
     ArchiveRecord,
+    LeftOut,
     Manifest,
     PackageRecord,
     manifest_path,
     read_manifest,
 )
+from bundler.artifact.pack import PackResult
 from bundler.check.verify import verify_archive
+from bundler.cli.pack import pack_summary
 from bundler.errors import ManifestError
 
 FULL = Manifest(
@@ -29,12 +33,12 @@ FULL = Manifest(
     imports=("six", "numpy"),
     gpu_imports=("cudf",),
     build_prefix="/tmp/bundler-build/app-linux-64_ppp",
-    kind="executor",
+    content="executor",
     kept=("docs",),
-    left_out={"pyspark": {"bytes": 10, "files": 2}},
+    left_out={"pyspark": LeftOut(bytes=10, files=2)},
     installed_size=100,
-    dropped_imports=("py4j", "pyspark"),
-    excluded=("lib/python3.11/site-packages/pyspark/*",),
+    left_out_imports=("py4j", "pyspark"),
+    exclude_patterns=("lib/python3.11/site-packages/pyspark/*",),
     zip_symlinks={"copied": 1},
     archive=ArchiveRecord(
         name="app.tar.gz", format="tar.gz", sha256="0" * 64, size=5, linked_files=2, linked_bytes=9
@@ -78,7 +82,7 @@ def test_a_prefix_pack_has_no_lock_fields_not_even_null() -> None:
 
 
 def test_derived_facts_come_from_the_records() -> None:
-    assert FULL.saved == 10
+    assert FULL.left_out_bytes == 10
     assert [p.name for p in FULL.largest(5)] == ["python"]  # pyspark is not in the archive
     assert FULL.package_versions() == {"python": "3.11.7", "pyspark": "4.3.0"}
 
@@ -87,7 +91,7 @@ def test_a_manifest_without_a_version_is_read_as_version_1(tmp_path: Path) -> No
     archive = _write(tmp_path, {"variant": "app", "archive": {"size": 1}})
     manifest = read_manifest(archive)
     assert manifest is not None
-    assert (manifest.variant, manifest.archive.size, manifest.kind) == ("app", 1, "full")
+    assert (manifest.variant, manifest.archive.size, manifest.content) == ("app", 1, "full")
 
 
 def test_a_newer_manifest_version_is_refused_naming_file_and_version(tmp_path: Path) -> None:
@@ -110,6 +114,7 @@ def test_a_newer_manifest_version_is_refused_naming_file_and_version(tmp_path: P
         ({"packages": [{"version": "1"}]}, "packages[0] has no name or version"),
         ({"packages": [{"name": "six", "version": "1", "size": True}]}, "packages[0].size"),
         ({"left_out": {"tests": {"bytes": "many"}}}, "left_out.tests"),
+        ({"kind": "slim"}, "kind is 'slim', not executor or full"),
         ({"manifest_version": "1"}, "manifest_version is '1'"),
     ],
 )
@@ -141,3 +146,43 @@ def test_verify_fails_the_manifest_check_of_a_too_new_manifest(tmp_path: Path) -
     assert (check.status, check.summary) == ("failed", "the manifest cannot be read")
     assert any("version 99" in p and "upgrade bundler" in p for p in check.problems)
     assert not report.ok
+
+
+#: Written by bundler at 683b500, before the Python names changed (kind -> content,
+#: dropped_imports -> left_out_imports, excluded -> exclude_patterns, left_out's dicts ->
+#: LeftOut); the JSON names did not.  ``pack --json`` of a pack with that manifest too.
+OLD_MANIFEST = Path(__file__).parent / "data" / "manifest-683b500.json"
+OLD_PACK_JSON = Path(__file__).parent / "data" / "pack-json-683b500.json"
+
+
+def test_a_manifest_written_before_the_renames_reads_back_identically(tmp_path: Path) -> None:
+    archive = tmp_path / "app.tar.gz"
+    shutil.copyfile(OLD_MANIFEST, manifest_path(archive))
+    manifest = read_manifest(archive)
+    assert manifest is not None
+    assert manifest.dumps() == OLD_MANIFEST.read_text()  # byte for byte
+    assert manifest.content == "executor"
+    assert manifest.left_out == {
+        "pyspark": LeftOut(bytes=10, files=2),
+        "tests": LeftOut(bytes=900, files=7),
+        "bytecode": LeftOut(bytes=30, files=3),
+    }
+    assert manifest.left_out_bytes == 940
+    assert manifest.left_out_imports == ("py4j", "pyspark")
+    assert manifest.exclude_patterns[0] == "lib/python3.11/site-packages/pyspark/*"
+
+
+def test_pack_json_of_that_manifest_is_unchanged() -> None:
+    manifest = Manifest.from_dict(json.loads(OLD_MANIFEST.read_text()))
+    result = PackResult(
+        path=Path("dist/app.tar.gz"),
+        manifest_path=Path("dist/app.tar.gz.json"),
+        manifest=manifest,
+        sbom_path=Path("dist/app.tar.gz.cdx.json"),
+        components=3,
+    )
+    assert result.to_dict() == json.loads(OLD_PACK_JSON.read_text())
+    assert pack_summary(result.content, result.left_out, manifest.installed_size) == (
+        "executor archive: saved 940 B of 4.9 KiB installed by leaving out pyspark 10 B, "
+        "tests 900 B, bytecode 30 B (--full keeps them)"
+    )

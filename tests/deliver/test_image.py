@@ -25,8 +25,9 @@ from typing import Any
 import pytest
 
 from bundler import __version__
-from bundler.artifact import content as slim
-from bundler.artifact.manifest import Manifest
+from bundler.artifact import content
+from bundler.artifact.content import GROUPS
+from bundler.artifact.manifest import LeftOut, Manifest
 from bundler.deliver import image as im
 from bundler.errors import ToolMissingError
 from bundler.events import RecordingReporter
@@ -160,7 +161,7 @@ def test_build_args_are_exactly_the_dockerfile_args(tmp_path: Path) -> None:
         manifest=Manifest.from_dict(
             json.loads((tmp_path / "app-linux-64.tar.gz.json").read_text())
         ),
-        slim=slim.SlimPlan(),
+        plan=content.ContentPlan(),
         env_size=1,
     )
     args = im.build_args(im.ImageOptions(variant="app"), "app", prepared, "b:1")
@@ -178,13 +179,36 @@ def test_build_args_drop_imports_of_left_out_pyspark(tmp_path: Path) -> None:
     prepared = im.PreparedArchive(
         path=tmp_path / "a.tar.gz",
         manifest=Manifest(imports=("pyspark", "pyspark.sql", "pandas")),
-        slim=slim.SlimPlan(dropped_modules=("pyspark",)),
+        plan=content.ContentPlan(left_out_imports=("pyspark",)),
         env_size=1,
     )
     args = im.build_args(im.ImageOptions(variant="x", compile=False), "x", prepared, "b:1")
     assert args["IMPORTS"] == "pandas"
     assert args["PYSPARK"] == "base"
     assert args["COMPILE"] == "0"
+
+
+def test_image_json_says_removed_bytes_per_group_as_before() -> None:
+    result = im.ImageResult(
+        tag="t:1",
+        image_id="sha256:1",
+        builder="buildah",
+        base="b:1",
+        variant="app",
+        archive=Path("dist/app.tar.gz"),
+        archive_sha256="0" * 64,
+        archive_size=1,
+        env_size=2,
+        left_out={"tests": LeftOut(bytes=5, files=2), "docs": LeftOut(bytes=1, files=1)},
+        labels={"k": "v"},
+    )
+    data = result.to_dict()
+    assert list(data) == [  # the keys and their order of bundler image --json
+        "tag", "image_id", "builder", "base", "variant", "archive", "archive_sha256",
+        "archive_size", "env_size", "removed", "labels", "sbom", "sbom_sha256",
+    ]  # fmt: skip
+    assert data["removed"] == {"tests": 5, "docs": 1}
+    assert data["archive"] == "dist/app.tar.gz"
 
 
 # ---------------------------------------------------------------- builders
@@ -425,16 +449,16 @@ def test_default_base_comes_from_the_lock(tmp_path: Path, monkeypatch: pytest.Mo
     assert log.read_text().splitlines()[0].endswith("apache/spark:4.3.0")
 
 
-# ---------------------------------------------------------------- slimming
+# ---------------------------------------------------------------- content rules
 
 
-def _listing(tmp_path: Path, files: dict[str, bytes]) -> slim.Listing:
-    return slim.read_listing(_tar_gz(tmp_path / "env.tar.gz", files))
+def _listing(tmp_path: Path, files: dict[str, bytes]) -> content.Listing:
+    return content.read_listing(_tar_gz(tmp_path / "env.tar.gz", files))
 
 
-def _excluded(plan: slim.SlimPlan, files: dict[str, bytes]) -> set[str]:
+def _excluded(plan: content.ContentPlan, files: dict[str, bytes]) -> set[str]:
     """Files that conda-pack's ``CondaEnv.exclude`` (fnmatch) would leave out."""
-    return {f for f in files if any(fnmatch.fnmatch(f, p) for p in plan.exclude)}
+    return {f for f in files if any(fnmatch.fnmatch(f, p) for p in plan.exclude_patterns)}
 
 
 ENV_FILES = {
@@ -481,9 +505,9 @@ ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"] = json.dumps(
 ).encode()
 
 
-def test_slim_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Path) -> None:
+def test_content_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Path) -> None:
     listing = _listing(tmp_path, ENV_FILES)
-    plan = slim.plan_slim(listing, drop_pyspark=True, slim=True, cuda=False)
+    plan = content.plan_content(listing, cuda=False)
     gone = _excluded(plan, ENV_FILES)
     assert gone == {
         *PYSPARK_FILES,
@@ -494,7 +518,7 @@ def test_slim_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Pat
         "lib/libfoo.a",
         "share/man/man1/foo.1",
     }
-    assert plan.dropped_modules == ("pyspark",)
+    assert plan.left_out_imports == ("pyspark",)
     assert set(plan.kept_test_dirs) == {
         f"{SITE}/numexpr/tests",
         f"{SITE}/rel/tests",
@@ -502,30 +526,31 @@ def test_slim_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Pat
         f"{SITE}/data/io/tests",
     }
     meta = len(ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"])
-    assert plan.removed == {
-        "pyspark": sum(len(ENV_FILES[f]) for f in PYSPARK_FILES) + meta,
-        "tests": 1000 + 4 + 50,
-        "static-libs": 7,
-        "docs": 1,
+    assert plan.left_out == {
+        "pyspark": LeftOut(sum(len(ENV_FILES[f]) for f in PYSPARK_FILES) + meta, 7),
+        "tests": LeftOut(1000 + 4 + 50, 3),
+        "static-libs": LeftOut(7, 1),
+        "docs": LeftOut(1, 1),
     }
     # pyspark's directories collapse to one pattern each; few patterns keep packing fast
-    assert f"{SITE}/pyspark/*" in plan.exclude
-    assert len(plan.exclude) <= 12
+    assert f"{SITE}/pyspark/*" in plan.exclude_patterns
+    assert len(plan.exclude_patterns) <= 12
 
 
-def test_slim_plan_respects_pyspark_cuda_and_no_slim(tmp_path: Path) -> None:
+def test_content_plan_respects_kept_pyspark_cuda_and_kept_groups(tmp_path: Path) -> None:
     listing = _listing(tmp_path, ENV_FILES)
-    keep = slim.plan_slim(listing, drop_pyspark=False, slim=True, cuda=True)
+    keep = content.plan_content(listing, keep=("pyspark",), cuda=True)
     gone = _excluded(keep, ENV_FILES)
-    assert f"{SITE}/pyspark/__init__.py" not in gone and keep.dropped_modules == ()
+    assert f"{SITE}/pyspark/__init__.py" not in gone and keep.left_out_imports == ()
     assert f"{SITE}/pyspark/tests/test_x.py" in gone  # an unused test suite all the same
     assert "lib/libfoo.a" not in gone  # CUDA JIT links static device runtimes
-    only_pyspark = slim.plan_slim(listing, drop_pyspark=True, slim=False, cuda=False)
-    assert set(only_pyspark.removed) == {"pyspark"}
-    assert slim.plan_slim(listing, drop_pyspark=False, slim=False, cuda=False).exclude == ()
+    all_but_pyspark = tuple(g for g in GROUPS if g != "pyspark")
+    only_pyspark = content.plan_content(listing, keep=all_but_pyspark, cuda=False)
+    assert set(only_pyspark.left_out) == {"pyspark"}
+    assert content.plan_content(listing, keep=GROUPS, cuda=False).exclude_patterns == ()
 
 
-def test_slim_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
+def test_content_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
     record = (
         "pyspark/__init__.py,sha256=x,1\n"
         "pyspark-4.0.1.dist-info/RECORD,,\n"
@@ -537,7 +562,8 @@ def test_slim_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
         "bin/spark-submit": b"b",
         "bin/python": b"",
     }
-    plan = slim.plan_slim(_listing(tmp_path, files), drop_pyspark=True, slim=False, cuda=False)
+    all_but_pyspark = tuple(g for g in GROUPS if g != "pyspark")
+    plan = content.plan_content(_listing(tmp_path, files), keep=all_but_pyspark, cuda=False)
     assert _excluded(plan, files) == set(files) - {"bin/python"}
 
 

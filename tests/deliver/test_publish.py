@@ -47,7 +47,7 @@ def make_archive(dist: Path, payload: bytes, variant: str | None = "app") -> Pat
     Manifest(
         variant=variant,
         platform="linux-64",
-        kind="executor",
+        content="executor",
         archive=ArchiveRecord(archive.name, "tar.gz", sha, archive.stat().st_size),
     ).write(archive.with_name(archive.name + ".json"))
     return archive
@@ -104,7 +104,7 @@ def published(proc: subprocess.CompletedProcess[str]) -> dict:
 
 
 def test_the_name_is_the_content() -> None:
-    manifest = Manifest(variant="gpu", platform="linux-64", kind="executor")
+    manifest = Manifest(variant="gpu", platform="linux-64", content="executor")
     a, b = "ab" * 32, "cd" * 32
     assert published_name(manifest, Path("dist/gpu-linux-64.tar.gz"), a) == (
         f"gpu-linux-64-executor-{a[:16]}.tar.gz"
@@ -112,7 +112,7 @@ def test_the_name_is_the_content() -> None:
     assert published_name(manifest, Path("dist/gpu-linux-64.tar.gz"), b) != (
         published_name(manifest, Path("dist/gpu-linux-64.tar.gz"), a)
     )
-    prefix_pack = Manifest(variant=None, platform="linux-64", kind="full")
+    prefix_pack = Manifest(variant=None, platform="linux-64", content="full")
     assert published_name(prefix_pack, Path("my-env.zip"), a) == f"my-env-full-{a[:16]}.zip"
 
 
