@@ -508,15 +508,15 @@ def _write_pack(
     )
     manifest.write(tmp_manifest)
     tmp_sbom = temp_path(spath, created)
-    content = content_of(output.name, sha, manifest, notes.get("metadata", {}))
-    tmp_sbom.write_text(dumps(cyclonedx(content)), encoding="utf-8")
+    sbom = content_of(output.name, sha, manifest, notes.get("metadata", {}))
+    tmp_sbom.write_text(dumps(cyclonedx(sbom)), encoding="utf-8")
     commit([(tmp_archive, output), (tmp_manifest, mpath), (tmp_sbom, spath)])
     return PackResult(
         path=output,
         manifest_path=mpath,
         manifest=replace(manifest, path=mpath),
         sbom_path=spath,
-        components=len(content.components),
+        components=len(sbom.components),
     )
 
 

@@ -112,10 +112,10 @@ def pack_summary(
     content: "Content", left_out: Mapping[str, "LeftOut"], installed: int | None
 ) -> str:
     """One line: what the archive holds and the bytes leaving groups out saved."""
-    saved = sum(g.bytes for g in left_out.values())
+    total = sum(g.bytes for g in left_out.values())
     groups = ", ".join(f"{name} {human_size(g.bytes)}" for name, g in left_out.items() if g.bytes)
     of = f" of {human_size(installed)} installed" if installed else ""
     hint = " (--full keeps them)" if content == "executor" else ""
-    if not saved:
+    if not total:
         return f"{content} archive: nothing left out"
-    return f"{content} archive: saved {human_size(saved)}{of} by leaving out {groups}{hint}"
+    return f"{content} archive: saved {human_size(total)}{of} by leaving out {groups}{hint}"

@@ -295,10 +295,10 @@ def archive_sbom(archive: Path, manifest: Manifest) -> bytes:
             hashes = []
         if {"alg": "SHA-256", "content": manifest.archive.sha256} in hashes:
             return data
-    content = content_of(
+    sbom = content_of(
         archive.name, sha256_file(archive), manifest, read_members(archive, is_metadata)
     )
-    return dumps(cyclonedx(content)).encode()
+    return dumps(cyclonedx(sbom)).encode()
 
 
 def prepare_archive(
