@@ -27,7 +27,7 @@ from bundler.deliver.stores import (
     translate,
 )
 from bundler.errors import PublishError
-from tests.support.s3 import S3Server, free_port, s3_server  # noqa: F401
+from tests.support.s3 import S3Server, free_port
 
 BUCKET = "envs-bucket"
 
@@ -390,14 +390,14 @@ def test_spark_conf_published_uses_the_record_and_refuses_a_stale_one(
 
 
 @pytest.fixture(scope="module")
-def bucket(s3_server: S3Server) -> str:  # noqa: F811
+def bucket(s3_server: S3Server) -> str:
     s3_server.client().create_bucket(Bucket=BUCKET)
     return BUCKET
 
 
 def test_s3_publish_republish_conflict_second_version(
     tmp_path: Path,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     bucket: str,
 ) -> None:
     env = s3_server.env()
@@ -440,7 +440,7 @@ def test_s3_publish_republish_conflict_second_version(
 
 def test_s3_upload_reports_progress(
     tmp_path: Path,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -455,7 +455,7 @@ def test_s3_upload_reports_progress(
 
 def test_s3_bad_inputs_get_one_line_and_exit_2(
     tmp_path: Path,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     bucket: str,
 ) -> None:
     archive = make_archive(tmp_path / "dist", b"one")
