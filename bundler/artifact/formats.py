@@ -40,6 +40,9 @@ FORMATS = (
     ),
 )
 
+#: The readers of tar streams, gzipped or plain: what a container image's ADD unpacks.
+TAR_KINDS = ("tar.gz", "tar")
+
 #: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack) into a runnable
 #: environment on every cluster manager; anything else is copied as a file (``.tar``:
 #: see its row).
@@ -49,6 +52,17 @@ SPARK_UNPACKED_SUFFIXES = (".tar.gz", ".tgz", ".zip", ".jar")
 def format_of(name: str) -> Format | None:
     lower = name.lower()
     return next((f for f in FORMATS if lower.endswith(f.suffix)), None)
+
+
+def is_tar(name: str) -> bool:
+    """Whether an archive of this name is a tar stream (``TAR_KINDS``)."""
+    fmt = format_of(name)
+    return fmt is not None and fmt.kind in TAR_KINDS
+
+
+def tar_suffixes() -> str:
+    """``.tar.gz, .tgz, .tar``: the suffixes ``is_tar`` takes, for messages."""
+    return ", ".join(f.suffix for f in FORMATS if f.kind in TAR_KINDS)
 
 
 def archive_format(path: Path) -> str:

@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
 from bundler.artifact.content import GROUPS, SlimPlan, read_listing
+from bundler.artifact.formats import is_tar, tar_suffixes
 from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
+from bundler.deliver.layout import IMAGE_ENV_ROOT
 from bundler.errors import (
     BundlerError,
     ImageError,
@@ -55,7 +57,6 @@ BUILDERS = ("docker", "podman", "buildah")
 #: The base image when --base is not given: Apache's Spark image of the locked pyspark.
 DEFAULT_BASE_REPOSITORY = "apache/spark"
 DEFAULT_REPOSITORY = "spark-k8s-python-deps"
-ENV_ROOT = "/opt/bundler/envs"
 PYSPARK_MODES = ("auto", "keep", "drop")
 #: Labels the Dockerfile sets from the build arguments.
 LABEL_VARIANT = "io.bundler.variant"
@@ -301,9 +302,10 @@ def prepare_archive(
         archive = options.archive
         if not archive.is_file():
             raise ImageError(f"{archive}: no such archive", "pass an archive from 'bundler pack'")
-        if not archive.name.endswith((".tar.gz", ".tgz", ".tar")):
+        if not is_tar(archive.name):
             raise ImageError(
-                f"{archive.name}: an image needs a .tar.gz or .tar archive", "pack to .tar.gz"
+                f"{archive.name}: an image needs a tar archive ({tar_suffixes()})",
+                "pack to .tar.gz",
             )
         listing = read_listing(archive, reporter)
         manifest = _manifest(archive)
@@ -535,6 +537,6 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
         env_size=prepared.env_size,
         removed=prepared.slim.removed,
         labels=labels,
-        sbom=f"{ENV_ROOT}/{variant.name}/{SBOM_NAME}",
+        sbom=f"{IMAGE_ENV_ROOT}/{variant.name}/{SBOM_NAME}",
         sbom_sha256=args["SBOM_SHA256"],
     )

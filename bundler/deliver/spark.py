@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bundler.artifact.readers import safe_extract
+from bundler.deliver.layout import ENV_ALIAS, IMAGE_ENV_ROOT
 from bundler.deliver.masters import (
     K8S_IMAGE_KEY,
     K8S_UPLOAD_KEY,
@@ -56,10 +57,6 @@ if TYPE_CHECKING:
 
     from bundler.variants import Variant
 
-#: The ``#alias`` an archive is unpacked under on the executors.
-ENV_ALIAS = "env"
-#: Where ``bundler image`` puts a variant's environment inside the image.
-IMAGE_ENV_ROOT = "/opt/bundler/envs"
 _LOCAL_SCHEMES = ("", "file")
 
 

@@ -25,7 +25,7 @@ from bundler import __version__
 from bundler.artifact import content as slim
 from bundler.artifact.manifest import Manifest
 from bundler.deliver import image as im
-from bundler.errors import ToolMissingError
+from bundler.errors import ImageError, ToolMissingError
 from bundler.events import RecordingReporter
 from bundler.proc import TAIL_LINES, run
 from tests.support import baseimage
@@ -320,6 +320,16 @@ esac
     assert "--build-arg VARIANT=app" in args and "--build-arg BASE_IMAGE=b:1" in args
     assert "--pull=never" in args and "--format docker" in args
     assert f"--build-arg ARCHIVE=app-linux-64{suffix}" in args
+
+
+def test_an_archive_that_is_not_a_tar_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "app-linux-64.zip"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))
+    options = im.ImageOptions(workspace=tmp_path, variant="app", archive=archive)
+    with pytest.raises(
+        ImageError, match=r"an image needs a tar archive \(\.tar\.gz, \.tgz, \.tar\)"
+    ):
+        im.prepare_archive(options, None, False, RecordingReporter())  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- base image config
