@@ -46,7 +46,7 @@ from bundler.errors import (
     ToolMissingError,
 )
 from bundler.events import NullReporter, Reporter
-from bundler.platforms import MACHINE_OCI_ARCH, PLATFORMS
+from bundler.platforms import DEFAULT_PLATFORM, MACHINE_OCI_ARCH, PLATFORMS
 from bundler.proc import run
 from bundler.solve.guards import minor_version, same_minor
 
@@ -81,7 +81,7 @@ class ImageOptions:
     base: str | None = None  # default: apache/spark:<the locked pyspark version>
     tag: str | None = None  # default spark-k8s-python-deps:<variant>
     builder: str | None = None  # docker, podman or buildah; found when None
-    platform: str = "linux-64"
+    platform: str = DEFAULT_PLATFORM
     archive: Path | None = None  # build from this archive as it is: no packing, no slimming
     pyspark: str = "auto"  # drop pyspark when the base has Spark (auto), or keep/drop
     slim: bool = True

@@ -51,6 +51,7 @@ from bundler.deliver.stores import (
 from bundler.digest import sha256_file
 from bundler.errors import BundlerError, PublishedRecordError, PublishError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import choose_platform
 
 #: Hex digits of the sha256 in a published name: 64 bits, no accidental collision.
 SHA_PREFIX = 16
@@ -125,7 +126,7 @@ def local_archive(options: PublishOptions) -> Path:
 
     ws = load_workspace(options.workspace)
     variant = ws.get(target)
-    platform = options.platform or variant.platforms[0]
+    platform = choose_platform(variant.platforms, options.platform)
     archive = ws.root / "dist" / f"{variant.name}-{platform}.tar.gz"
     if not archive.is_file():
         raise PublishError(

@@ -41,6 +41,7 @@ from packaging.utils import canonicalize_name
 from bundler.atomic import atomic_write
 from bundler.errors import BundlerError, NativeDistributionError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import choose_platform
 
 #: Distributions never put in the zip: Spark provides pyspark/py4j; installers are useless.
 EXCLUDED = frozenset(
@@ -371,7 +372,7 @@ def make_pyfiles(
     from bundler.variants import load_workspace
 
     variant = load_workspace(options.workspace).get(options.variant)
-    platform = options.platform or variant.platforms[0]
+    platform = choose_platform(variant.platforms, options.platform)
     from bundler.build import build_prefix
 
     with tempfile.TemporaryDirectory(prefix="bundler-pyfiles-") as tmp:

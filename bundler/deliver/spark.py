@@ -50,6 +50,7 @@ from bundler.deliver.masters import (
 )
 from bundler.errors import BundlerError, SparkConfError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import choose_platform
 from bundler.solve.guards import minor_version
 
 if TYPE_CHECKING:
@@ -411,7 +412,7 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
     reporter = reporter or NullReporter()
     ws = load_workspace(options.workspace)
     variant = ws.get(options.variant)
-    platform = options.platform or variant.platforms[0]
+    platform = choose_platform(variant.platforms, options.platform)
 
     if options.published:
         options = _published(options, ws.root / "dist" / f"{variant.name}-{platform}.tar.gz")

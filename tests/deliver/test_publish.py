@@ -17,8 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from bundler import platforms
 from bundler.artifact.manifest import ArchiveRecord, Manifest
-from bundler.deliver.publish import PublishOptions, public_blocker, publish, published_name
+from bundler.deliver.publish import (
+    PublishOptions,
+    local_archive,
+    public_blocker,
+    publish,
+    published_name,
+)
 from bundler.deliver.stores import (
     BACKENDS,
     HadoopCliModes,
@@ -362,6 +369,22 @@ def test_file_republish_conflict_and_second_version(tmp_path: Path, open_dir: Pa
     assert new["uri"] != first["uri"] and new["uploaded"] is True
     assert Path(new["uri"].removeprefix("file://")).read_bytes() == second.read_bytes()
     assert remote.read_bytes() == archive.read_bytes()  # the first version is intact
+
+
+def test_a_variant_names_the_archive_pack_wrote_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine's platform when the variant lists it, as ``bundler pack`` chooses."""
+    ws = make_workspace(tmp_path / "ws")
+    toml = ws / "environments" / "variants.toml"
+    toml.write_text(toml.read_text() + 'platforms = ["linux-64", "linux-aarch64"]\n')
+    monkeypatch.setattr(platforms, "host_platform", lambda: "linux-aarch64")
+    archive = ws / "dist" / "app-linux-aarch64.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"only its name is read")
+    assert local_archive(PublishOptions(target="app", to="", workspace=ws)) == archive
+    with pytest.raises(PublishError, match=r"app-linux-64\.tar\.gz not found"):
+        local_archive(PublishOptions(target="app", to="", platform="linux-64", workspace=ws))
 
 
 def test_spark_conf_published_uses_the_record_and_refuses_a_stale_one(
