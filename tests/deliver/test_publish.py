@@ -362,6 +362,7 @@ def test_file_republish_conflict_and_second_version(tmp_path: Path, open_dir: Pa
     squatter.write_bytes(b"x" * second.stat().st_size)
     line = one_error(bundler("publish", str(second), "--to", to, cwd=tmp_path))
     assert str(squatter.name) in line and "never overwritten" in line
+    assert f"sha256 {sha_of(squatter)[:16]}..." in line  # no manifest there: its bytes hashed
     assert squatter.read_bytes() == b"x" * second.stat().st_size
 
     squatter.unlink()
