@@ -87,7 +87,14 @@ def _release(path: Path) -> None:
 
 
 def commit(pairs: Sequence[tuple[Path, Path]], mode: int = 0o644) -> None:
-    """Rename each temporary file onto its final name, all or (on error) none."""
+    """Rename each temporary file onto its final name, in order, with signals held.
+
+    An interrupt cannot split the group, but it is not a transaction: when a rename
+    fails (a directory in the way, an I/O error), the files before it are already in
+    place, over whatever they replaced, and the rest are not.  Each file is whole
+    either way; the caller discards the temporary files that remain (``discard``).
+    ``bundler verify`` tells a new archive beside an older manifest by its sha256.
+    """
     with held_signals():
         for tmp, _ in pairs:
             os.chmod(tmp, mode)

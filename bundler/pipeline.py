@@ -32,7 +32,7 @@ from bundler.build import build_location, build_prefix, build_prefix_path
 from bundler.digest import sha256_file
 from bundler.errors import PackError
 from bundler.events import NullReporter, Reporter
-from bundler.platforms import host_platform
+from bundler.platforms import choose_platform, host_platform
 from bundler.solve.lockfile import locked_packages, require_fresh
 from bundler.variants import Variant, load_workspace
 
@@ -86,8 +86,7 @@ def plan_pack(options: PackOptions) -> PackPlan:
         raise PackError("name a variant or pass --prefix DIR")
     ws = load_workspace(options.workspace)
     variant = ws.get(options.variant)
-    host = host_platform()
-    platform = options.platform or (host if host in variant.platforms else variant.platforms[0])
+    platform = choose_platform(variant.platforms, options.platform)
     output = options.output or ws.root / "dist" / f"{variant.name}-{platform}.tar.gz"
     archive_format(output, writing=True)
     prefix = build_prefix_path(variant.name, platform)

@@ -8,6 +8,7 @@ each name the same machine differently.  Adding a platform means one row here.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,9 @@ PLATFORMS = {
     )
 }
 KNOWN_PLATFORMS = tuple(PLATFORMS)
-DEFAULT_PLATFORMS = ("linux-64",)
+#: What Spark clusters run: a variant's platform when it names none, an image's.
+DEFAULT_PLATFORM = "linux-64"
+DEFAULT_PLATFORMS = (DEFAULT_PLATFORM,)
 
 #: ``uname -m`` of a machine -> its container image architecture.
 MACHINE_OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "ppc64le": "ppc64le"}
@@ -48,6 +51,21 @@ def cache_root() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(base) / "bundler"
+
+
+def choose_platform(listed: Sequence[str], chosen: str | None = None) -> str:
+    """The platform a command works on, given a variant's ``listed`` platforms.
+
+    ``chosen`` (``--platform``) when given; else this machine's when the variant lists
+    it (so ``bundler pack`` can install pip wheels here); else the variant's first.
+    ``pack``, ``spark-conf``, ``publish`` and ``pyfiles`` agree on the archive's name.
+    """
+    if chosen:
+        return chosen
+    if len(listed) == 1:  # no need to ask rattler
+        return listed[0]
+    host = host_platform()
+    return host if host in listed else listed[0]
 
 
 def host_platform() -> str:

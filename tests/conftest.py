@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.support.channel import local_channel  # noqa: F401
+from tests.support.envs import python_env  # noqa: F401
 from tests.support.fixtures import (  # noqa: F401
     bundler_cache,
     full_archive,
@@ -15,6 +16,7 @@ from tests.support.fixtures import (  # noqa: F401
     packed_archive,
 )
 from tests.support.rapids import rapids_prefix, rapids_workspace  # noqa: F401
+from tests.support.s3 import s3_server  # noqa: F401
 from tests.support.scheduling import Scheduling
 from tests.support.sparkenv import spark_env  # noqa: F401
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler import __version__
+from bundler import __version__, platforms
 from bundler.artifact.content import GROUPS
 from bundler.errors import PackError, UnknownVariantError
 from bundler.pipeline import PackOptions, plan_pack
@@ -89,3 +89,61 @@ def test_bad_options_fail_while_planning(
 def test_an_unknown_variant_is_named(workspace: Path) -> None:
     with pytest.raises(UnknownVariantError, match="nosuch"):
         plan_pack(PackOptions(workspace=workspace, variant="nosuch"))
+
+
+def _two_platforms(workspace: Path) -> Path:
+    """The workspace with a variant ``two`` for linux-64 and linux-aarch64."""
+    toml = workspace / "environments" / "variants.toml"
+    toml.write_text(
+        toml.read_text()
+        + '\n[variants.two]\nfiles = ["base.yml"]\nplatforms = ["linux-64", "linux-aarch64"]\n'
+    )
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("host", "chosen", "platform"),
+    [
+        ("linux-aarch64", None, "linux-aarch64"),  # this machine's, listed
+        ("osx-arm64", None, "linux-64"),  # not listed: the variant's first
+        ("linux-aarch64", "linux-64", "linux-64"),  # --platform
+    ],
+)
+def test_the_platform_names_the_output_and_the_build_prefix(
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    host: str,
+    chosen: str | None,
+    platform: str,
+) -> None:
+    monkeypatch.setattr(platforms, "host_platform", lambda: host)
+    plan = plan_pack(
+        PackOptions(workspace=_two_platforms(workspace), variant="two", platform=chosen)
+    )
+    assert plan.platform == platform == plan.identity.platform
+    assert plan.output == workspace / "dist" / f"two-{platform}.tar.gz"
+    assert plan.prefix.name.startswith(f"two-{platform}_")
+
+
+def test_an_output_name_is_kept_and_its_suffix_checked(workspace: Path) -> None:
+    out = workspace / "elsewhere" / "app.tgz"
+    plan = plan_pack(PackOptions(workspace=workspace, variant="app", output=out))
+    assert plan.output == out and plan.platform == "linux-64"
+    with pytest.raises(PackError, match="unsupported archive suffix"):
+        plan_pack(PackOptions(workspace=workspace, variant="app", output=out.with_suffix(".7z")))
+
+
+@pytest.mark.parametrize(
+    ("full", "keep", "kept", "content"),
+    [
+        (False, (), (), "executor"),
+        (False, ("tests", "pyspark"), ("pyspark", "tests"), "executor"),  # in GROUPS' order
+        (False, GROUPS, GROUPS, "full"),
+        (True, (), GROUPS, "full"),
+    ],
+)
+def test_kept_groups_decide_the_content(
+    workspace: Path, full: bool, keep: tuple[str, ...], kept: tuple[str, ...], content: str
+) -> None:
+    plan = plan_pack(PackOptions(workspace=workspace, variant="app", full=full, keep=keep))
+    assert (plan.archive.kept, plan.archive.content) == (kept, content)

@@ -32,7 +32,7 @@ from bundler.solve.lock import LockOptions, lock_variants
 from bundler.variants import load_workspace
 from tests.support import baseimage
 from tests.support.readme import VARIANT_SWAPS, Case, Swap, readme_commands
-from tests.support.s3 import S3Server, s3_server  # noqa: F401
+from tests.support.s3 import S3Server
 from tests.support.workspace import make_workspace
 
 pytestmark = pytest.mark.integration
@@ -773,7 +773,7 @@ _RUNNABLE = [c for c in COMMANDS if _runnable(c)]
 
 
 @pytest.fixture(scope="module")
-def s3_sandbox(sandbox: SimpleNamespace, s3_server: S3Server) -> SimpleNamespace:  # noqa: F811
+def s3_sandbox(sandbox: SimpleNamespace, s3_server: S3Server) -> SimpleNamespace:
     """The sandbox with a real S3 API (moto_server) that has a bucket named ``bucket``."""
     s3_server.client().create_bucket(Bucket="bucket")
     return SimpleNamespace(

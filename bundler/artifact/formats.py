@@ -45,6 +45,9 @@ FORMATS = (
     ),
 )
 
+#: The readers of tar streams, gzipped or plain: what a container image's ADD unpacks.
+TAR_FORMATS: tuple[ArchiveFormat, ...] = ("tar.gz", "tar")
+
 #: Suffixes that Spark unpacks from ``--archives`` (Utils.unpack) into a runnable
 #: environment on every cluster manager; anything else is copied as a file (``.tar``:
 #: see its row).
@@ -55,6 +58,17 @@ def format_of(name: str) -> Format | None:
     """The table's row for a file name's suffix; None when no row has it."""
     lower = name.lower()
     return next((f for f in FORMATS if lower.endswith(f.suffix)), None)
+
+
+def is_tar(name: str) -> bool:
+    """Whether an archive of this name is a tar stream (``TAR_FORMATS``)."""
+    fmt = format_of(name)
+    return fmt is not None and fmt.name in TAR_FORMATS
+
+
+def tar_suffixes() -> str:
+    """``.tar.gz, .tgz, .tar``: the suffixes ``is_tar`` takes, for messages."""
+    return ", ".join(f.suffix for f in FORMATS if f.name in TAR_FORMATS)
 
 
 def archive_format(path: Path, *, writing: bool = False) -> ArchiveFormat:

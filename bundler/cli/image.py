@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         DEFAULT_REPOSITORY,
         PYSPARK_MODES,
     )
+    from bundler.platforms import DEFAULT_PLATFORM
 
     @app.command("image")
     def image(
@@ -97,7 +98,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         platform: Annotated[
             str, typer.Option("--platform", help="Platform of the environment.")
-        ] = "linux-64",
+        ] = DEFAULT_PLATFORM,
         workspace: WorkspaceOpt = Path("."),
         as_json: JsonOpt = False,
         quiet: QuietOpt = False,

@@ -31,7 +31,11 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         platform: Annotated[
-            str | None, typer.Option("--platform", help="Lock platform (default: the first).")
+            str | None,
+            typer.Option(
+                "--platform",
+                help="Lock platform (default: this machine's if listed, else the first).",
+            ),
         ] = None,
         private: Annotated[
             bool,

@@ -36,7 +36,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         platform: Annotated[
-            str | None, typer.Option("--platform", help="Lock platform (default: the first).")
+            str | None,
+            typer.Option(
+                "--platform",
+                help="Lock platform (default: this machine's if listed, else the first).",
+            ),
         ] = None,
         workspace: WorkspaceOpt = Path("."),
         as_json: JsonOpt = False,

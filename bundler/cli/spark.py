@@ -78,7 +78,8 @@ def register(app: typer.Typer) -> None:
         platform: Annotated[
             str | None,
             typer.Option(
-                "--platform", help="Lock platform to read (default: the variant's first)."
+                "--platform",
+                help="Lock platform to read (default: this machine's if listed, else the first).",
             ),
         ] = None,
         gpus_per_executor: Annotated[

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from bundler.artifact.formats import spark_unpack_problem
 from bundler.artifact.manifest import manifest_path, read_manifest
 from bundler.artifact.readers import zip_symlinks
+from bundler.deliver.layout import ENV_ALIAS
 from bundler.errors import AttachError, ClassicSessionError, ManifestError
 from bundler.solve.guards import minor_version
 
@@ -31,9 +32,6 @@ __all__ = ["PYTHON_CONF", "Attached", "PythonMismatchWarning", "attach", "sessio
 
 #: The session conf that names the Python of a Connect session's UDF workers.
 PYTHON_CONF = "spark.sql.execution.pyspark.python"
-#: Default directory name the archive is unpacked under; the same ``env`` as
-#: ``bundler.deliver.spark.ENV_ALIAS`` (not imported from there: spark.py imports this module).
-DEFAULT_NAME = "env"
 
 
 class PythonMismatchWarning(UserWarning):
@@ -133,7 +131,7 @@ def _check_zip_links(archive: Path) -> None:
         )
 
 
-def attach(session: Any, archive: str | Path, *, name: str = DEFAULT_NAME) -> Attached:
+def attach(session: Any, archive: str | Path, *, name: str = ENV_ALIAS) -> Attached:
     """Make ``session``'s Python UDFs run from the bundler archive ``archive``.
 
     ``session`` is a Spark Connect ``SparkSession`` (``SparkSession.builder.remote(...)``).

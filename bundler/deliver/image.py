@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from bundler import __version__
 from bundler.artifact.content import GROUPS, ContentPlan, read_listing
+from bundler.artifact.formats import is_tar, tar_suffixes
 from bundler.artifact.manifest import LeftOut, Manifest, manifest_path, read_manifest
+from bundler.deliver.layout import IMAGE_ENV_ROOT
 from bundler.errors import (
     BundlerError,
     ImageError,
@@ -44,7 +46,7 @@ from bundler.errors import (
     ToolMissingError,
 )
 from bundler.events import NullReporter, Reporter
-from bundler.platforms import MACHINE_OCI_ARCH, PLATFORMS
+from bundler.platforms import DEFAULT_PLATFORM, MACHINE_OCI_ARCH, PLATFORMS
 from bundler.proc import run
 from bundler.solve.guards import minor_version, same_minor
 
@@ -55,7 +57,6 @@ BUILDERS = ("docker", "podman", "buildah")
 #: The base image when --base is not given: Apache's Spark image of the locked pyspark.
 DEFAULT_BASE_REPOSITORY = "apache/spark"
 DEFAULT_REPOSITORY = "spark-k8s-python-deps"
-ENV_ROOT = "/opt/bundler/envs"
 PYSPARK_MODES = ("auto", "keep", "drop")
 #: Labels the Dockerfile sets from the build arguments.
 LABEL_VARIANT = "io.bundler.variant"
@@ -80,7 +81,7 @@ class ImageOptions:
     base: str | None = None  # default: apache/spark:<the locked pyspark version>
     tag: str | None = None  # default spark-k8s-python-deps:<variant>
     builder: str | None = None  # docker, podman or buildah; found when None
-    platform: str = "linux-64"
+    platform: str = DEFAULT_PLATFORM
     archive: Path | None = None  # build from this archive as it is: no packing, nothing left out
     pyspark: str = "auto"  # leave pyspark out when the base has Spark (auto), or keep/drop
     # leave out unused test suites, static libraries and docs (--slim; --no-slim keeps them)
@@ -310,9 +311,10 @@ def prepare_archive(
         archive = options.archive
         if not archive.is_file():
             raise ImageError(f"{archive}: no such archive", "pass an archive from 'bundler pack'")
-        if not archive.name.endswith((".tar.gz", ".tgz", ".tar")):
+        if not is_tar(archive.name):
             raise ImageError(
-                f"{archive.name}: an image needs a .tar.gz or .tar archive", "pack to .tar.gz"
+                f"{archive.name}: an image needs a tar archive ({tar_suffixes()})",
+                "pack to .tar.gz",
             )
         listing = read_listing(archive, reporter)
         manifest = _manifest(archive)
@@ -543,6 +545,6 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
         env_size=prepared.env_size,
         left_out=dict(prepared.plan.left_out),
         labels=labels,
-        sbom=f"{ENV_ROOT}/{variant.name}/{SBOM_NAME}",
+        sbom=f"{IMAGE_ENV_ROOT}/{variant.name}/{SBOM_NAME}",
         sbom_sha256=args["SBOM_SHA256"],
     )

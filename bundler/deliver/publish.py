@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import posixpath
 import uuid
@@ -48,9 +47,10 @@ from bundler.deliver.stores import (
     parse_destination,
     remote_errors,
 )
-from bundler.digest import sha256_file
+from bundler.digest import sha256_file, sha256_of
 from bundler.errors import BundlerError, PublishedRecordError, PublishError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import choose_platform
 
 #: Hex digits of the sha256 in a published name: 64 bits, no accidental collision.
 SHA_PREFIX = 16
@@ -125,7 +125,7 @@ def local_archive(options: PublishOptions) -> Path:
 
     ws = load_workspace(options.workspace)
     variant = ws.get(target)
-    platform = options.platform or variant.platforms[0]
+    platform = choose_platform(variant.platforms, options.platform)
     archive = ws.root / "dist" / f"{variant.name}-{platform}.tar.gz"
     if not archive.is_file():
         raise PublishError(
@@ -274,11 +274,8 @@ class _Upload:
         except (ValueError, KeyError, TypeError):
             pass  # not a manifest of ours: the bytes decide
         self.reporter.step(f"no manifest beside {self.name}: hashing the remote copy")
-        digest = hashlib.sha256()
         with self.fs.open(self.path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return sha256_of(fh)
 
     def _make_dirs(self) -> None:
         missing: list[str] = []

@@ -22,7 +22,6 @@ builds the variant's prefix from its lock first (``bundler.build.build_prefix``)
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import posixpath
@@ -39,8 +38,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from bundler.atomic import atomic_write
+from bundler.digest import sha256_file
 from bundler.errors import BundlerError, NativeDistributionError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import choose_platform
 
 #: Distributions never put in the zip: Spark provides pyspark/py4j; installers are useless.
 EXCLUDED = frozenset(
@@ -265,12 +266,9 @@ def write_zip(site_packages: Path, files: Iterable[str], output: Path) -> tuple[
                 info.compress_type = zipfile.ZIP_DEFLATED
                 with src.open("rb") as fh, zf.open(info, "w") as dst:
                     shutil.copyfileobj(fh, dst, 1 << 20)
-        digest = hashlib.sha256()
-        with tmp.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
         size = tmp.stat().st_size
-    return size, digest.hexdigest()
+        sha = sha256_file(tmp)
+    return size, sha
 
 
 def _zippable(path: str) -> bool:
@@ -371,7 +369,7 @@ def make_pyfiles(
     from bundler.variants import load_workspace
 
     variant = load_workspace(options.workspace).get(options.variant)
-    platform = options.platform or variant.platforms[0]
+    platform = choose_platform(variant.platforms, options.platform)
     from bundler.build import build_prefix
 
     with tempfile.TemporaryDirectory(prefix="bundler-pyfiles-") as tmp:

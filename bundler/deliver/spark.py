@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bundler.artifact.readers import safe_extract
+from bundler.deliver.layout import ENV_ALIAS, IMAGE_ENV_ROOT
 from bundler.deliver.masters import (
     K8S_IMAGE_KEY,
     K8S_UPLOAD_KEY,
@@ -49,6 +50,7 @@ from bundler.deliver.masters import (
 )
 from bundler.errors import BundlerError, SparkConfError
 from bundler.events import NullReporter, Reporter
+from bundler.platforms import choose_platform
 from bundler.solve.guards import minor_version
 
 if TYPE_CHECKING:
@@ -56,10 +58,6 @@ if TYPE_CHECKING:
 
     from bundler.variants import Variant
 
-#: The ``#alias`` an archive is unpacked under on the executors.
-ENV_ALIAS = "env"
-#: Where ``bundler image`` puts a variant's environment inside the image.
-IMAGE_ENV_ROOT = "/opt/bundler/envs"
 _LOCAL_SCHEMES = ("", "file")
 
 
@@ -414,7 +412,7 @@ def spark_conf(options: SparkConfOptions, reporter: Reporter | None = None) -> S
     reporter = reporter or NullReporter()
     ws = load_workspace(options.workspace)
     variant = ws.get(options.variant)
-    platform = options.platform or variant.platforms[0]
+    platform = choose_platform(variant.platforms, options.platform)
 
     if options.published:
         options = _published(options, ws.root / "dist" / f"{variant.name}-{platform}.tar.gz")

@@ -12,8 +12,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from bundler.artifact.content import Listing, compile_patterns, plan_content
-from bundler.artifact.manifest import LeftOut, Manifest
+from bundler.artifact.manifest import Manifest
 from bundler.solve.cudacontent import CudaContent, from_packages, from_paths
 from tests.support.cli import run_cli
 
@@ -55,24 +54,6 @@ def test_lock_records_pip_wheels_and_conda() -> None:
     assert from_packages(conda) == CudaContent("12.9", "cuda-version 12.9")
     # a conda package is not a wheel, whatever its name
     assert from_packages([("libcudf-cu12", "26.10", "conda")]) is None
-
-
-STATIC = {
-    "lib/libfoo.a": 3,
-    "lib/libfoo.la": 1,
-    f"{SITE}/nvidia/cuda_runtime/lib/libcudadevrt.a": 5,
-    f"{SITE}/nvidia/cuda_runtime/lib/libcudart_static.a": 7,
-    f"{SITE}/pkg/lib/deep/libbar.a": 11,
-}
-
-
-def test_static_libs_rule_matches_only_the_prefix_lib_directory() -> None:
-    """fnmatch's ``*`` crosses ``/``: ``lib/*.a`` used to take site-packages' too."""
-    plan = plan_content(Listing(sizes=dict(STATIC)), cuda=False)
-    gone = {p for p in STATIC if compile_patterns(plan.exclude_patterns)(p)}
-    assert gone == {"lib/libfoo.a", "lib/libfoo.la"}
-    assert plan.left_out["static-libs"] == LeftOut(bytes=4, files=2)
-    assert "static-libs" not in plan_content(Listing(sizes=dict(STATIC)), cuda=True).left_out
 
 
 def test_manifest_records_cuda_only_when_there_is_one() -> None:

@@ -1,8 +1,9 @@
 """Executor archives (``bundler pack``'s default) against ``--full``: what goes in, verify.
 
-The rules are bundler.artifact.content's (shared with the image layer); the unit tests feed them
-small trees, the integration tests pack the test workspace's ``app`` (numpy, pandas,
-pyarrow from PyPI) and ``sparkapp`` (the test channel's metadata-only pyspark).
+The rules themselves are tested in test_content.py; here the records and summary pack
+writes from them, verify with Spark's pyspark, and real packs of the test workspace's
+``app`` (numpy, pandas, pyarrow from PyPI) and ``sparkapp`` (the test channel's
+metadata-only pyspark).
 """
 
 from __future__ import annotations
@@ -18,107 +19,16 @@ from typing import Any
 
 import pytest
 
-from bundler.artifact.content import compile_patterns, plan_content, read_listing, read_prefix
+from bundler.artifact.content import compile_patterns
 from bundler.artifact.manifest import LeftOut
 from bundler.artifact.pack import prune_record
 from bundler.check.sparkpath import SparkPython, find_spark_python, version_note
 from bundler.check.verify import verify_archive
 from bundler.cli.pack import pack_summary
-from tests.check.test_verify import pack_dir, write_manifest
-from tests.check.test_verify import python_env as python_env  # the fixture
+from tests.support.archives import pack_dir, write_manifest
 from tests.support.cli import run_cli
 
 SITE = "lib/python3.11/site-packages"
-
-
-def _tree(root: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def _record(name: str, files: list[str]) -> bytes:
-    return json.dumps({"name": name, "version": "1", "files": files}).encode()
-
-
-SPARK_FILES = [f"{SITE}/pyspark/__init__.py", f"{SITE}/pyspark/jars/core.jar", "bin/pyspark"]
-PY4J_FILES = [f"{SITE}/py4j/__init__.py", f"{SITE}/py4j/java_gateway.py"]
-TREE = {
-    "bin/python": b"",
-    f"{SITE}/pyspark/__init__.py": b"s" * 10,
-    f"{SITE}/pyspark/jars/core.jar": b"j" * 100,
-    f"{SITE}/pyspark/__pycache__/__init__.cpython-311.pyc": b"c" * 3,
-    "bin/pyspark": b"b",
-    f"{SITE}/py4j/__init__.py": b"",
-    f"{SITE}/py4j/java_gateway.py": b"g" * 20,
-    "conda-meta/pyspark-4.3.0-pyhd8ed1ab_0.json": _record("pyspark", SPARK_FILES),
-    "conda-meta/py4j-0.10.9.9-pyhd8ed1ab_0.json": _record("py4j", PY4J_FILES),
-    f"{SITE}/numpy/__init__.py": b"from numpy import testing\n",
-    f"{SITE}/numpy/testing/__init__.py": b"",
-    f"{SITE}/numpy/_core/tests/test_a.py": b"t" * 40,
-    # a URL in a docstring does not keep pandas' test suite
-    f"{SITE}/pandas/plotting/_misc.py": b'"""https://x/pandas/main/pandas/tests/iris.csv"""\n',
-    f"{SITE}/pandas/tests/test_b.py": b"t" * 50,
-    # a relative path does keep one
-    f"{SITE}/loader/read.py": b"DATA = os.path.join(HERE, '..', 'io/tests/data')\n",
-    f"{SITE}/loader/io/tests/data/ref.bin": b"r",
-    f"{SITE}/six.py": b"",
-    f"{SITE}/__pycache__/six.cpython-311.pyc": b"c" * 7,
-    "lib/libcudadevrt.a": b"a" * 9,
-    "share/man/man1/python.1": b"m" * 2,
-    "include/Python.h": b"h",
-}
-
-
-def test_read_prefix_sees_what_read_listing_sees(tmp_path: Path) -> None:
-    prefix = _tree(tmp_path / "prefix", TREE)
-    (prefix / "lib" / "alias").symlink_to("python3.11")
-    archive = pack_dir(prefix, tmp_path / "env.tar.gz")
-    on_disk, packed = read_prefix(prefix), read_listing(archive)
-    assert on_disk.sizes == packed.sizes
-    assert on_disk.sizes["lib/alias"] == 0
-    assert on_disk.package_files == packed.package_files
-    assert set(on_disk.package_files) == {"pyspark", "py4j"}
-    assert on_disk.modules_used == packed.modules_used
-
-
-def test_executor_plan_leaves_out_groups_and_full_keeps_them(tmp_path: Path) -> None:
-    listing = read_prefix(_tree(tmp_path / "prefix", TREE))
-    plan = plan_content(listing, cuda=False, bytecode=True)
-    gone = {p for p in TREE if compile_patterns(plan.exclude_patterns)(p)}
-    assert gone == {
-        *SPARK_FILES, *PY4J_FILES,
-        f"{SITE}/pyspark/__pycache__/__init__.cpython-311.pyc",
-        "conda-meta/pyspark-4.3.0-pyhd8ed1ab_0.json",
-        "conda-meta/py4j-0.10.9.9-pyhd8ed1ab_0.json",
-        f"{SITE}/numpy/_core/tests/test_a.py",
-        f"{SITE}/pandas/tests/test_b.py",
-        f"{SITE}/__pycache__/six.cpython-311.pyc",
-        "lib/libcudadevrt.a",
-        "share/man/man1/python.1",
-    }  # fmt: skip
-    assert plan.left_out_imports == ("pyspark", "py4j")
-    assert plan.left_out["tests"] == LeftOut(bytes=90, files=2)
-    assert plan.left_out["bytecode"] == LeftOut(bytes=7, files=1)  # pyspark's counts there
-    assert plan.left_out["static-libs"] == LeftOut(bytes=9, files=1)
-    assert f"{SITE}/pyspark/*" in plan.exclude_patterns and len(plan.exclude_patterns) < 15
-
-    cuda = plan_content(listing, cuda=True, bytecode=True)
-    assert "static-libs" not in cuda.left_out  # CUDA's JIT links libcudadevrt.a
-    full = plan_content(listing, keep=("pyspark", "tests", "static-libs", "docs"), cuda=False)
-    assert full.exclude_patterns == () and full.left_out == {} and full.left_out_imports == ()
-    image = plan_content(listing, keep=("pyspark",), cuda=False, bytecode=True)
-    assert "pyspark" not in image.left_out and "tests" in image.left_out
-    with pytest.raises(ValueError, match="unknown content groups"):
-        plan_content(listing, keep=("jars",), cuda=False)
-
-
-def test_py4j_alone_is_not_spark(tmp_path: Path) -> None:
-    files = {k: v for k, v in TREE.items() if "pyspark" not in k}
-    plan = plan_content(read_prefix(_tree(tmp_path / "p", files)), cuda=False)
-    assert "pyspark" not in plan.left_out and plan.left_out_imports == ()
 
 
 def test_pruned_conda_record_lists_only_packed_files() -> None:

@@ -1,4 +1,4 @@
-"""The one table of archive formats: ``archive_format`` says a path's format."""
+"""bundler.artifact.formats: the one suffix table, asked by pack, verify, image and spark-conf."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bundler.artifact.formats import FORMATS, archive_format, format_of
+from bundler.artifact.formats import (
+    FORMATS,
+    archive_format,
+    format_of,
+    is_tar,
+    spark_unpack_problem,
+    tar_suffixes,
+)
 from bundler.errors import PackError, VerifyError
 
 
@@ -29,3 +36,24 @@ def test_an_unknown_suffix_is_a_pack_error_when_writing_else_a_verify_error() ->
         archive_format(Path("a.tar.zst"))
     assert all(f.suffix in reading.value.hint for f in FORMATS)
     assert format_of("a.tar.zst") is None
+
+
+def test_tar_streams_are_what_an_image_takes() -> None:
+    assert [is_tar(n) for n in ("a.tar.gz", "a.tgz", "a.TAR", "a.zip", "a.tar.zst")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert tar_suffixes() == ".tar.gz, .tgz, .tar"
+
+
+def test_spark_unpacks_tar_gz_and_zip_and_yarn_a_plain_tar() -> None:
+    assert spark_unpack_problem("env.tar.gz") is None and spark_unpack_problem("env.zip") is None
+    problem = spark_unpack_problem("env.tar")
+    assert problem is not None and "drops the exec bit" in problem[0]
+    assert problem[1].endswith(".tar suits --master yarn only")
+    assert spark_unpack_problem("env.tar", yarn=True) is None
+    copied = spark_unpack_problem("env.tar.zst")
+    assert copied is not None and "copied as a file" in copied[0]

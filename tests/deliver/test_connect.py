@@ -27,6 +27,7 @@ import pytest
 from bundler.deliver.connect import PYTHON_CONF, Attached, PythonMismatchWarning
 from bundler.errors import AttachError, ClassicSessionError
 from bundler.spark import attach
+from tests.support.servers import stop
 
 HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -320,12 +321,7 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.5)
         yield f"sc://127.0.0.1:{port}"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=60)
 
 
 @pytest.mark.spark

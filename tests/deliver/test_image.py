@@ -9,13 +9,10 @@ runs as root; without buildah these tests fail unless BUNDLER_SKIP_IMAGE_TESTS=1
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import io
 import json
 import re
 import shutil
-import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,13 +23,13 @@ import pytest
 
 from bundler import __version__
 from bundler.artifact import content
-from bundler.artifact.content import GROUPS
 from bundler.artifact.manifest import LeftOut, Manifest
 from bundler.deliver import image as im
-from bundler.errors import ToolMissingError
+from bundler.errors import ImageError, ToolMissingError
 from bundler.events import RecordingReporter
 from bundler.proc import TAIL_LINES, run
 from tests.support import baseimage
+from tests.support.archives import tar_gz
 from tests.support.channel import cache_root
 from tests.support.cli import error_line, run_cli
 from tests.support.fixtures import copy_workspace
@@ -42,17 +39,6 @@ SITE = "lib/python3.11/site-packages"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _tar_gz(path: Path, files: dict[str, bytes]) -> Path:
-    """A .tar.gz, or a plain .tar when ``path`` ends so."""
-    with tarfile.open(path, "w" if path.suffix == ".tar" else "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755 if name.startswith("bin/") else 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def _fake_builder(bindir: Path, name: str, script: str) -> Path:
@@ -87,7 +73,7 @@ def _small_workspace(root: Path) -> Path:
 
 
 def _small_archive(dest: Path, suffix: str = ".tar.gz") -> Path:
-    archive = _tar_gz(dest / f"app-linux-64{suffix}", {"bin/python": b"#!/bin/sh\n"})
+    archive = tar_gz(dest / f"app-linux-64{suffix}", {"bin/python": b"#!/bin/sh\n"})
     manifest = {
         "variant": "app",
         "platform": "linux-64",
@@ -359,6 +345,16 @@ esac
     assert f"--build-arg ARCHIVE=app-linux-64{suffix}" in args
 
 
+def test_an_archive_that_is_not_a_tar_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "app-linux-64.zip"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))
+    options = im.ImageOptions(workspace=tmp_path, variant="app", archive=archive)
+    with pytest.raises(
+        ImageError, match=r"an image needs a tar archive \(\.tar\.gz, \.tgz, \.tar\)"
+    ):
+        im.prepare_archive(options, None, False, RecordingReporter())  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- base image config
 
 
@@ -447,124 +443,6 @@ def test_default_base_comes_from_the_lock(tmp_path: Path, monkeypatch: pytest.Mo
     log = _spark_base_builder(tmp_path, monkeypatch, "4.3.0")
     run_cli("image", "app", "--builder", "buildah", cwd=ws)
     assert log.read_text().splitlines()[0].endswith("apache/spark:4.3.0")
-
-
-# ---------------------------------------------------------------- content rules
-
-
-def _listing(tmp_path: Path, files: dict[str, bytes]) -> content.Listing:
-    return content.read_listing(_tar_gz(tmp_path / "env.tar.gz", files))
-
-
-def _excluded(plan: content.ContentPlan, files: dict[str, bytes]) -> set[str]:
-    """Files that conda-pack's ``CondaEnv.exclude`` (fnmatch) would leave out."""
-    return {f for f in files if any(fnmatch.fnmatch(f, p) for p in plan.exclude_patterns)}
-
-
-ENV_FILES = {
-    "bin/python": b"",
-    # numexpr imports its tests package from __init__ (true of numexpr 2.x).
-    f"{SITE}/numexpr/__init__.py": b"from numexpr.tests import test, print_versions\n",
-    f"{SITE}/numexpr/tests/__init__.py": b"def test(): pass\n",
-    f"{SITE}/numexpr/tests/test_numexpr.py": b"x" * 100,
-    # relative import of a tests package: kept too
-    f"{SITE}/rel/sub/__init__.py": b"from ..tests import helpers\n",
-    f"{SITE}/rel/tests/helpers.py": b"",
-    # numpy-like: nobody imports them; "tests" said in __init__ counts only beside it
-    f"{SITE}/numpy/__init__.py": b'hidden = {"tests", "conftest"}\n',
-    f"{SITE}/numpy/tests/test_a.py": b"y" * 10,
-    f"{SITE}/numpy/_core/tests/test_b.py": b"z" * 1000,
-    f"{SITE}/numpy/_core/tests/data/x.csv": b"1,2\n",
-    f"{SITE}/numpy/conftest.py": b"p = 'f2py' / 'tests'\nimport numpy._core.tests\n",
-    # a path string naming the tests directory from elsewhere in the package
-    f"{SITE}/data/loader.py": b"PATH = os.path.join(HERE, '..', 'io/tests/data')\n",
-    f"{SITE}/data/io/tests/data/ref.bin": b"r",
-    f"{SITE}/plain/tests/test_c.py": b"w" * 50,
-    "lib/libfoo.a": b"a" * 7,
-    "lib/libfoo.so": b"so",
-    "share/man/man1/foo.1": b"m",
-    # pyspark as a conda package
-    f"{SITE}/pyspark/__init__.py": b"p" * 30,
-    f"{SITE}/pyspark/jars/spark-core.jar": b"j" * 300,
-    f"{SITE}/pyspark/tests/test_x.py": b"t",
-    f"{SITE}/pyspark-3.5.7.dist-info/METADATA": b"",
-    "bin/spark-submit": b"s",
-    "bin/pyspark": b"s",
-    f"{SITE}/py4j/__init__.py": b"",
-}
-PYSPARK_FILES = [
-    f"{SITE}/pyspark/__init__.py",
-    f"{SITE}/pyspark/jars/spark-core.jar",
-    f"{SITE}/pyspark/tests/test_x.py",
-    f"{SITE}/pyspark-3.5.7.dist-info/METADATA",
-    "bin/spark-submit",
-    "bin/pyspark",
-]
-ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"] = json.dumps(
-    {"name": "pyspark", "files": PYSPARK_FILES}
-).encode()
-
-
-def test_content_plan_leaves_out_unused_tests_static_libs_and_pyspark(tmp_path: Path) -> None:
-    listing = _listing(tmp_path, ENV_FILES)
-    plan = content.plan_content(listing, cuda=False)
-    gone = _excluded(plan, ENV_FILES)
-    assert gone == {
-        *PYSPARK_FILES,
-        "conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json",
-        f"{SITE}/numpy/_core/tests/test_b.py",
-        f"{SITE}/numpy/_core/tests/data/x.csv",
-        f"{SITE}/plain/tests/test_c.py",
-        "lib/libfoo.a",
-        "share/man/man1/foo.1",
-    }
-    assert plan.left_out_imports == ("pyspark",)
-    assert set(plan.kept_test_dirs) == {
-        f"{SITE}/numexpr/tests",
-        f"{SITE}/rel/tests",
-        f"{SITE}/numpy/tests",
-        f"{SITE}/data/io/tests",
-    }
-    meta = len(ENV_FILES["conda-meta/pyspark-3.5.7-pyhd8ed1ab_0.json"])
-    assert plan.left_out == {
-        "pyspark": LeftOut(sum(len(ENV_FILES[f]) for f in PYSPARK_FILES) + meta, 7),
-        "tests": LeftOut(1000 + 4 + 50, 3),
-        "static-libs": LeftOut(7, 1),
-        "docs": LeftOut(1, 1),
-    }
-    # pyspark's directories collapse to one pattern each; few patterns keep packing fast
-    assert f"{SITE}/pyspark/*" in plan.exclude_patterns
-    assert len(plan.exclude_patterns) <= 12
-
-
-def test_content_plan_respects_kept_pyspark_cuda_and_kept_groups(tmp_path: Path) -> None:
-    listing = _listing(tmp_path, ENV_FILES)
-    keep = content.plan_content(listing, keep=("pyspark",), cuda=True)
-    gone = _excluded(keep, ENV_FILES)
-    assert f"{SITE}/pyspark/__init__.py" not in gone and keep.left_out_imports == ()
-    assert f"{SITE}/pyspark/tests/test_x.py" in gone  # an unused test suite all the same
-    assert "lib/libfoo.a" not in gone  # CUDA JIT links static device runtimes
-    all_but_pyspark = tuple(g for g in GROUPS if g != "pyspark")
-    only_pyspark = content.plan_content(listing, keep=all_but_pyspark, cuda=False)
-    assert set(only_pyspark.left_out) == {"pyspark"}
-    assert content.plan_content(listing, keep=GROUPS, cuda=False).exclude_patterns == ()
-
-
-def test_content_plan_reads_pip_installed_pyspark(tmp_path: Path) -> None:
-    record = (
-        "pyspark/__init__.py,sha256=x,1\n"
-        "pyspark-4.0.1.dist-info/RECORD,,\n"
-        "../../../bin/spark-submit,sha256=y,1\n"
-    )
-    files = {
-        f"{SITE}/pyspark/__init__.py": b"a",
-        f"{SITE}/pyspark-4.0.1.dist-info/RECORD": record.encode(),
-        "bin/spark-submit": b"b",
-        "bin/python": b"",
-    }
-    all_but_pyspark = tuple(g for g in GROUPS if g != "pyspark")
-    plan = content.plan_content(_listing(tmp_path, files), keep=all_but_pyspark, cuda=False)
-    assert _excluded(plan, files) == set(files) - {"bin/python"}
 
 
 # ---------------------------------------------------------------- a real image

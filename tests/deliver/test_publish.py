@@ -17,8 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from bundler import platforms
 from bundler.artifact.manifest import ArchiveRecord, Manifest
-from bundler.deliver.publish import PublishOptions, public_blocker, publish, published_name
+from bundler.deliver.publish import (
+    PublishOptions,
+    local_archive,
+    public_blocker,
+    publish,
+    published_name,
+)
 from bundler.deliver.stores import (
     BACKENDS,
     HadoopCliModes,
@@ -27,7 +34,7 @@ from bundler.deliver.stores import (
     translate,
 )
 from bundler.errors import PublishError
-from tests.support.s3 import S3Server, free_port, s3_server  # noqa: F401
+from tests.support.s3 import S3Server, free_port
 
 BUCKET = "envs-bucket"
 
@@ -355,6 +362,7 @@ def test_file_republish_conflict_and_second_version(tmp_path: Path, open_dir: Pa
     squatter.write_bytes(b"x" * second.stat().st_size)
     line = one_error(bundler("publish", str(second), "--to", to, cwd=tmp_path))
     assert str(squatter.name) in line and "never overwritten" in line
+    assert f"sha256 {sha_of(squatter)[:16]}..." in line  # no manifest there: its bytes hashed
     assert squatter.read_bytes() == b"x" * second.stat().st_size
 
     squatter.unlink()
@@ -362,6 +370,22 @@ def test_file_republish_conflict_and_second_version(tmp_path: Path, open_dir: Pa
     assert new["uri"] != first["uri"] and new["uploaded"] is True
     assert Path(new["uri"].removeprefix("file://")).read_bytes() == second.read_bytes()
     assert remote.read_bytes() == archive.read_bytes()  # the first version is intact
+
+
+def test_a_variant_names_the_archive_pack_wrote_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine's platform when the variant lists it, as ``bundler pack`` chooses."""
+    ws = make_workspace(tmp_path / "ws")
+    toml = ws / "environments" / "variants.toml"
+    toml.write_text(toml.read_text() + 'platforms = ["linux-64", "linux-aarch64"]\n')
+    monkeypatch.setattr(platforms, "host_platform", lambda: "linux-aarch64")
+    archive = ws / "dist" / "app-linux-aarch64.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"only its name is read")
+    assert local_archive(PublishOptions(target="app", to="", workspace=ws)) == archive
+    with pytest.raises(PublishError, match=r"app-linux-64\.tar\.gz not found"):
+        local_archive(PublishOptions(target="app", to="", platform="linux-64", workspace=ws))
 
 
 def test_spark_conf_published_uses_the_record_and_refuses_a_stale_one(
@@ -390,14 +414,14 @@ def test_spark_conf_published_uses_the_record_and_refuses_a_stale_one(
 
 
 @pytest.fixture(scope="module")
-def bucket(s3_server: S3Server) -> str:  # noqa: F811
+def bucket(s3_server: S3Server) -> str:
     s3_server.client().create_bucket(Bucket=BUCKET)
     return BUCKET
 
 
 def test_s3_publish_republish_conflict_second_version(
     tmp_path: Path,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     bucket: str,
 ) -> None:
     env = s3_server.env()
@@ -440,7 +464,7 @@ def test_s3_publish_republish_conflict_second_version(
 
 def test_s3_upload_reports_progress(
     tmp_path: Path,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -455,7 +479,7 @@ def test_s3_upload_reports_progress(
 
 def test_s3_bad_inputs_get_one_line_and_exit_2(
     tmp_path: Path,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     bucket: str,
 ) -> None:
     archive = make_archive(tmp_path / "dist", b"one")

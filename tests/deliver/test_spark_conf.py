@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bundler.cli import build_app
+from bundler.deliver.layout import IMAGE_ENV_ROOT
 from bundler.deliver.spark import (
-    IMAGE_ENV_ROOT,
     OutputFormat,
     SparkConfError,
     SparkConfOptions,

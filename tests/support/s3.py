@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import stop
+
 _REQUEST = re.compile(r'"(?:\x1b\[[0-9;]*m)?(PUT|POST|DELETE|GET|HEAD) (\S+) HTTP/')
 
 
@@ -99,9 +101,4 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         _wait_listening(port, proc, log)
         yield S3Server(f"http://127.0.0.1:{port}", log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=30)
