@@ -1,7 +1,7 @@
 """``bundler publish``: an archive and its manifest, under an immutable name, where
 executors fetch them.
 
-The name is the content: ``<variant>-<platform>-<content>-<sha256 prefix><suffix>``
+The name is the content: ``<variant>-<platform>-<executor|full>-<sha256 prefix><suffix>``
 changes whenever the bytes do, so an application that localised an archive never
 sees it change under it (YARN fails such containers with ``Resource ... changed on
 src filesystem``), and a finished job's archive says which environment it ran.
@@ -101,7 +101,7 @@ class PublishResult:
 
 
 def published_name(manifest: Manifest, archive: Path, sha256: str) -> str:
-    """``<variant>-<platform>-<content>-<sha256 prefix><suffix>`` for the archive's bytes."""
+    """``<variant>-<platform>-<executor|full>-<sha256 prefix><suffix>`` for the archive's bytes."""
     fmt = format_of(archive.name)
     if fmt is None:
         raise PublishError(f"{archive}: not an archive bundler writes", "publish a .tar.gz or .zip")
