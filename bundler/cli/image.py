@@ -22,75 +22,84 @@ if TYPE_CHECKING:
     from bundler.deliver.image import ImageResult
 
 
+# The command's arguments and options, one type each; its signature names them.
+VariantArg = Annotated[str, typer.Argument(help="Variant whose environment goes in.")]
+BaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        help="Base image, already in the builder's local store.",
+        show_default=f"{DEFAULT_BASE_REPOSITORY}:<locked pyspark version>",
+    ),
+]
+AllowSparkMismatchOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-spark-mismatch",
+        help="Build even when the base's Spark minor version differs from the locked pyspark's.",
+    ),
+]
+TagOpt = Annotated[
+    str | None,
+    typer.Option("--tag", "-t", help="Image tag.", show_default=f"{DEFAULT_REPOSITORY}:VARIANT"),
+]
+BuilderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--builder",
+        help=f"{', '.join(BUILDERS)}.",
+        show_default="the first of them that works",
+    ),
+]
+PysparkOpt = Annotated[
+    str,
+    typer.Option(
+        "--pyspark",
+        help=f"{'|'.join(PYSPARK_MODES)}: leave the environment's pyspark out "
+        "(auto: when the base image sets SPARK_HOME).",
+    ),
+]
+SlimOpt = Annotated[
+    bool,
+    typer.Option(
+        "--slim/--no-slim",
+        help="Leave out unused test suites, static libraries and man pages.",
+    ),
+]
+CompileOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compile/--no-compile",
+        help="Byte-compile in the image (faster imports, a larger layer).",
+    ),
+]
+ArchiveOpt = Annotated[
+    Path | None,
+    typer.Option("--archive", help="Build from this bundler pack archive, as it is."),
+]
+DockerfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dockerfile",
+        help="The Dockerfile to build.",
+        show_default="WORKSPACE/docker/Dockerfile, else bundler's own",
+    ),
+]
+PlatformOpt = Annotated[str, typer.Option("--platform", help="Platform of the environment.")]
+
+
 def image(
-    variant: Annotated[str, typer.Argument(help="Variant whose environment goes in.")],
-    base: Annotated[
-        str | None,
-        typer.Option(
-            "--base",
-            help="Base image, already in the builder's local store.",
-            show_default=f"{DEFAULT_BASE_REPOSITORY}:<locked pyspark version>",
-        ),
-    ] = None,
-    allow_spark_mismatch: Annotated[
-        bool,
-        typer.Option(
-            "--allow-spark-mismatch",
-            help="Build even when the base's Spark minor version differs from the "
-            "locked pyspark's.",
-        ),
-    ] = False,
-    tag: Annotated[
-        str | None,
-        typer.Option(
-            "--tag", "-t", help="Image tag.", show_default=f"{DEFAULT_REPOSITORY}:VARIANT"
-        ),
-    ] = None,
-    builder: Annotated[
-        str | None,
-        typer.Option(
-            "--builder",
-            help=f"{', '.join(BUILDERS)}.",
-            show_default="the first of them that works",
-        ),
-    ] = None,
-    pyspark: Annotated[
-        str,
-        typer.Option(
-            "--pyspark",
-            help=f"{'|'.join(PYSPARK_MODES)}: leave the environment's pyspark out "
-            "(auto: when the base image sets SPARK_HOME).",
-        ),
-    ] = "auto",
-    slim: Annotated[
-        bool,
-        typer.Option(
-            "--slim/--no-slim",
-            help="Leave out unused test suites, static libraries and man pages.",
-        ),
-    ] = True,
-    compile_: Annotated[
-        bool,
-        typer.Option(
-            "--compile/--no-compile",
-            help="Byte-compile in the image (faster imports, a larger layer).",
-        ),
-    ] = True,
-    archive: Annotated[
-        Path | None,
-        typer.Option("--archive", help="Build from this bundler pack archive, as it is."),
-    ] = None,
-    dockerfile: Annotated[
-        Path | None,
-        typer.Option(
-            "--dockerfile",
-            help="The Dockerfile to build.",
-            show_default="WORKSPACE/docker/Dockerfile, else bundler's own",
-        ),
-    ] = None,
-    platform: Annotated[
-        str, typer.Option("--platform", help="Platform of the environment.")
-    ] = "linux-64",
+    variant: VariantArg,
+    base: BaseOpt = None,
+    allow_spark_mismatch: AllowSparkMismatchOpt = False,
+    tag: TagOpt = None,
+    builder: BuilderOpt = None,
+    pyspark: PysparkOpt = "auto",
+    slim: SlimOpt = True,
+    compile_: CompileOpt = True,
+    archive: ArchiveOpt = None,
+    dockerfile: DockerfileOpt = None,
+    platform: PlatformOpt = "linux-64",
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

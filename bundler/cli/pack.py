@@ -16,33 +16,41 @@ if TYPE_CHECKING:
     from bundler.artifact.pack import PackResult
 
 
+# The command's arguments and options, one type each; its signature names them.
+VariantArg = Annotated[str | None, typer.Argument(help="Variant to pack.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Archive path; .tar.gz, .tgz, .zip or .tar (YARN only)."),
+]
+PlatformOpt = Annotated[str | None, typer.Option("--platform", help="Target platform.")]
+PrefixOpt = Annotated[
+    Path | None, typer.Option("--prefix", help="Pack this existing conda environment.")
+]
+LevelOpt = Annotated[
+    int | None,
+    typer.Option("--level", help="Compression level 0-9 (tar.gz, zip: 0-3 ISA-L, 4-9 zlib)."),
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="Compression threads (default: all cores).")
+]
+FullOpt = Annotated[
+    bool,
+    typer.Option(
+        "--full",
+        help="Keep everything (a driver environment, local_session); the default "
+        "executor archive leaves out pyspark, py4j, unused tests, static libs, docs.",
+    ),
+]
+
+
 def pack(
-    variant: Annotated[str | None, typer.Argument(help="Variant to pack.")] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", help="Archive path; .tar.gz, .tgz, .zip or .tar (YARN only)."
-        ),
-    ] = None,
-    platform: Annotated[str | None, typer.Option("--platform", help="Target platform.")] = None,
-    prefix: Annotated[
-        Path | None, typer.Option("--prefix", help="Pack this existing conda environment.")
-    ] = None,
-    level: Annotated[
-        int | None,
-        typer.Option("--level", help="Compression level 0-9 (tar.gz, zip: 0-3 ISA-L, 4-9 zlib)."),
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="Compression threads (default: all cores).")
-    ] = None,
-    full: Annotated[
-        bool,
-        typer.Option(
-            "--full",
-            help="Keep everything (a driver environment, local_session); the default "
-            "executor archive leaves out pyspark, py4j, unused tests, static libs, docs.",
-        ),
-    ] = False,
+    variant: VariantArg = None,
+    output: OutputOpt = None,
+    platform: PlatformOpt = None,
+    prefix: PrefixOpt = None,
+    level: LevelOpt = None,
+    threads: ThreadsOpt = None,
+    full: FullOpt = False,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

@@ -16,32 +16,39 @@ if TYPE_CHECKING:
     from bundler.deliver.publish import PublishResult
 
 
+# The command's arguments and options, one type each; its signature names them.
+TargetArg = Annotated[
+    str,
+    typer.Argument(
+        help="Variant (its dist/<variant>-<platform>.tar.gz) or the path of an archive."
+    ),
+]
+ToOpt = Annotated[
+    str,
+    typer.Option(
+        "--to",
+        help="Directory URI: s3://, s3a://, gs://, abfs://, hdfs://, webhdfs:// "
+        "or file:///ABS/PATH.",
+    ),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option("--platform", help="Lock platform (default: the first).")
+]
+PrivateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--private",
+        help="hdfs:// and file://: leave permissions as created "
+        "(no world-readable archive, no YARN PUBLIC cache).",
+    ),
+]
+
+
 def publish_command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="Variant (its dist/<variant>-<platform>.tar.gz) or the path of an archive."
-        ),
-    ],
-    to: Annotated[
-        str,
-        typer.Option(
-            "--to",
-            help="Directory URI: s3://, s3a://, gs://, abfs://, hdfs://, webhdfs:// "
-            "or file:///ABS/PATH.",
-        ),
-    ],
-    platform: Annotated[
-        str | None, typer.Option("--platform", help="Lock platform (default: the first).")
-    ] = None,
-    private: Annotated[
-        bool,
-        typer.Option(
-            "--private",
-            help="hdfs:// and file://: leave permissions as created "
-            "(no world-readable archive, no YARN PUBLIC cache).",
-        ),
-    ] = False,
+    target: TargetArg,
+    to: ToOpt,
+    platform: PlatformOpt = None,
+    private: PrivateOpt = False,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

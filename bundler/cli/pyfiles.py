@@ -16,29 +16,33 @@ if TYPE_CHECKING:
     from bundler.deliver.pyfiles import PyfilesResult
 
 
+# The command's arguments and options, one type each; its signature names them.
+OutputOpt = Annotated[
+    Path, typer.Option("--output", "-o", help="The zip to write (for --py-files).")
+]
+VariantArg = Annotated[str | None, typer.Argument(help="Variant whose lock is built and zipped.")]
+SkipNativeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-native",
+        help="Leave out distributions with compiled code instead of refusing them.",
+    ),
+]
+SitePackagesOpt = Annotated[
+    Path | None,
+    typer.Option("--site-packages", help="Zip this site-packages directory instead of a variant."),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option("--platform", help="Lock platform (default: the first).")
+]
+
+
 def pyfiles_command(
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="The zip to write (for --py-files).")
-    ],
-    variant: Annotated[
-        str | None, typer.Argument(help="Variant whose lock is built and zipped.")
-    ] = None,
-    skip_native: Annotated[
-        bool,
-        typer.Option(
-            "--skip-native",
-            help="Leave out distributions with compiled code instead of refusing them.",
-        ),
-    ] = False,
-    site_packages: Annotated[
-        Path | None,
-        typer.Option(
-            "--site-packages", help="Zip this site-packages directory instead of a variant."
-        ),
-    ] = None,
-    platform: Annotated[
-        str | None, typer.Option("--platform", help="Lock platform (default: the first).")
-    ] = None,
+    output: OutputOpt,
+    variant: VariantArg = None,
+    skip_native: SkipNativeOpt = False,
+    site_packages: SitePackagesOpt = None,
+    platform: PlatformOpt = None,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

@@ -16,15 +16,21 @@ if TYPE_CHECKING:
     from bundler.artifact.sbom import SbomResult
 
 
+# The command's arguments and options, one type each; its signature names them.
+ArchiveArg = Annotated[Path, typer.Argument(help="Archive made by bundler pack.")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="cyclonedx (1.6 JSON) or spdx (2.3 JSON).")
+]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the document here (default: stdout)."),
+]
+
+
 def sbom(
-    archive: Annotated[Path, typer.Argument(help="Archive made by bundler pack.")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="cyclonedx (1.6 JSON) or spdx (2.3 JSON).")
-    ] = "cyclonedx",
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the document here (default: stdout)."),
-    ] = None,
+    archive: ArchiveArg,
+    fmt: FormatOpt = "cyclonedx",
+    output: OutputOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

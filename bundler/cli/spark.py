@@ -32,87 +32,99 @@ class Format(enum.StrEnum):
     json = "json"
 
 
+# The command's arguments and options, one type each; its signature names them.
+VariantArg = Annotated[str, typer.Argument(help="Variant whose environment Spark should use.")]
+ArchiveOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--archive",
+        help="Archive URI (s3a://, hdfs://, https://, or a local path); "
+        "unpacked as ./env on the executors.",
+    ),
+]
+ImageOpt = Annotated[
+    str | None,
+    typer.Option("--image", help="Kubernetes image made by 'bundler image' (no archive)."),
+]
+PublishedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--published",
+        help="Use the immutable URI 'bundler publish' recorded for the local archive "
+        "(--archive PATH, default dist/<variant>-<platform>.tar.gz).",
+    ),
+]
+MasterOpt = Annotated[
+    str | None,
+    typer.Option("--master", help="spark://H:P, yarn, k8s://https://H:P or local-cluster[N,C,M]."),
+]
+DeployModeOpt = Annotated[DeployMode, typer.Option("--deploy-mode", help="Where the driver runs.")]
+UploadPathOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--upload-path",
+        help="spark.kubernetes.file.upload.path, for a local archive in k8s cluster mode.",
+    ),
+]
+DriverPythonOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--driver-python",
+        help="Driver interpreter in client mode "
+        "(default: $PYSPARK_DRIVER_PYTHON, else python3 on PATH).",
+    ),
+]
+PlatformOpt = Annotated[
+    str | None,
+    typer.Option("--platform", help="Lock platform to read (default: the variant's first)."),
+]
+GpusPerExecutorOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--gpus-per-executor",
+        help="CUDA variants: GPUs per executor (0 turns GPU scheduling off).",
+        show_default="1",
+    ),
+]
+ExecutorCoresOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--executor-cores",
+        help="CUDA variants: cores per executor; its tasks share its GPUs.",
+        show_default="1",
+    ),
+]
+GpuDiscoveryScriptOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu-discovery-script",
+        help="Script that prints an executor's GPU addresses.",
+        show_default="the Spark images' getGpusResources.sh",
+    ),
+]
+FormatOpt = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="args: spark-submit arguments; defaults: spark-defaults.conf lines; json.",
+    ),
+]
+
+
 def spark_conf_command(
-    variant: Annotated[str, typer.Argument(help="Variant whose environment Spark should use.")],
-    archive: Annotated[
-        str | None,
-        typer.Option(
-            "--archive",
-            help="Archive URI (s3a://, hdfs://, https://, or a local path); "
-            "unpacked as ./env on the executors.",
-        ),
-    ] = None,
-    image: Annotated[
-        str | None,
-        typer.Option("--image", help="Kubernetes image made by 'bundler image' (no archive)."),
-    ] = None,
-    published: Annotated[
-        bool,
-        typer.Option(
-            "--published",
-            help="Use the immutable URI 'bundler publish' recorded for the local archive "
-            "(--archive PATH, default dist/<variant>-<platform>.tar.gz).",
-        ),
-    ] = False,
-    master: Annotated[
-        str | None,
-        typer.Option(
-            "--master", help="spark://H:P, yarn, k8s://https://H:P or local-cluster[N,C,M]."
-        ),
-    ] = None,
-    deploy_mode: Annotated[
-        DeployMode, typer.Option("--deploy-mode", help="Where the driver runs.")
-    ] = DeployMode.client,
-    upload_path: Annotated[
-        str | None,
-        typer.Option(
-            "--upload-path",
-            help="spark.kubernetes.file.upload.path, for a local archive in k8s cluster mode.",
-        ),
-    ] = None,
-    driver_python: Annotated[
-        str | None,
-        typer.Option(
-            "--driver-python",
-            help="Driver interpreter in client mode "
-            "(default: $PYSPARK_DRIVER_PYTHON, else python3 on PATH).",
-        ),
-    ] = None,
-    platform: Annotated[
-        str | None,
-        typer.Option("--platform", help="Lock platform to read (default: the variant's first)."),
-    ] = None,
-    gpus_per_executor: Annotated[
-        int | None,
-        typer.Option(
-            "--gpus-per-executor",
-            help="CUDA variants: GPUs per executor (0 turns GPU scheduling off).",
-            show_default="1",
-        ),
-    ] = None,
-    executor_cores: Annotated[
-        int | None,
-        typer.Option(
-            "--executor-cores",
-            help="CUDA variants: cores per executor; its tasks share its GPUs.",
-            show_default="1",
-        ),
-    ] = None,
-    gpu_discovery_script: Annotated[
-        str | None,
-        typer.Option(
-            "--gpu-discovery-script",
-            help="Script that prints an executor's GPU addresses.",
-            show_default="the Spark images' getGpusResources.sh",
-        ),
-    ] = None,
-    fmt: Annotated[
-        Format,
-        typer.Option(
-            "--format",
-            help="args: spark-submit arguments; defaults: spark-defaults.conf lines; json.",
-        ),
-    ] = Format.args,
+    variant: VariantArg,
+    archive: ArchiveOpt = None,
+    image: ImageOpt = None,
+    published: PublishedOpt = False,
+    master: MasterOpt = None,
+    deploy_mode: DeployModeOpt = DeployMode.client,
+    upload_path: UploadPathOpt = None,
+    driver_python: DriverPythonOpt = None,
+    platform: PlatformOpt = None,
+    gpus_per_executor: GpusPerExecutorOpt = None,
+    executor_cores: ExecutorCoresOpt = None,
+    gpu_discovery_script: GpuDiscoveryScriptOpt = None,
+    fmt: FormatOpt = Format.args,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

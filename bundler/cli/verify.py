@@ -18,19 +18,25 @@ if TYPE_CHECKING:
     from bundler.events import Reporter
 
 
+# The command's arguments and options, one type each; its signature names them.
+ArchiveArg = Annotated[Path, typer.Argument(help="Archive made by bundler pack.")]
+ImportsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--import", help="Module to import (default: the manifest's)."),
+]
+DenyLicenseOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--deny-license",
+        help="Fail when a package's licence is this SPDX identifier (repeatable).",
+    ),
+]
+
+
 def verify(
-    archive: Annotated[Path, typer.Argument(help="Archive made by bundler pack.")],
-    imports: Annotated[
-        list[str] | None,
-        typer.Option("--import", help="Module to import (default: the manifest's)."),
-    ] = None,
-    deny_license: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--deny-license",
-            help="Fail when a package's licence is this SPDX identifier (repeatable).",
-        ),
-    ] = None,
+    archive: ArchiveArg,
+    imports: ImportsOpt = None,
+    deny_license: DenyLicenseOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

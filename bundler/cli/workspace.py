@@ -64,25 +64,30 @@ def print_variants(rows: list[dict[str, Any]]) -> None:
     Console().print(table)
 
 
+# The command's arguments and options, one type each; its signature names them.
+NamesArg = Annotated[list[str] | None, typer.Argument(metavar="[VARIANT]...")]
+CheckOpt = Annotated[
+    bool,
+    typer.Option("--check", help="Write nothing; exit 1 if a lock is stale or missing."),
+]
+AllowUnsupportedOpt = Annotated[
+    bool,
+    typer.Option("--allow-unsupported", help="Lock even when a PySpark compatibility guard trips."),
+]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Also write a Markdown table of the versions that changed (a PR body).",
+    ),
+]
+
+
 def lock(
-    names: Annotated[list[str] | None, typer.Argument(metavar="[VARIANT]...")] = None,
-    check: Annotated[
-        bool,
-        typer.Option("--check", help="Write nothing; exit 1 if a lock is stale or missing."),
-    ] = False,
-    allow_unsupported: Annotated[
-        bool,
-        typer.Option(
-            "--allow-unsupported", help="Lock even when a PySpark compatibility guard trips."
-        ),
-    ] = False,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            "--report",
-            help="Also write a Markdown table of the versions that changed (a PR body).",
-        ),
-    ] = None,
+    names: NamesArg = None,
+    check: CheckOpt = False,
+    allow_unsupported: AllowUnsupportedOpt = False,
+    report: ReportOpt = None,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
