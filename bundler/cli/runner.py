@@ -41,6 +41,11 @@ def to_dict(result: Any) -> Any:
     return result.to_dict()
 
 
+def to_dicts(results: Any) -> list[Any]:
+    """The JSON of a list of library results."""
+    return [result.to_dict() for result in results]
+
+
 def as_is(result: Any) -> Any:
     """The JSON of a result that is JSON data already."""
     return result

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from bundler.cli.options import JsonOpt, QuietOpt, VerboseOpt, WorkspaceOpt, open_workspace
-from bundler.cli.runner import Output, as_is, run
+from bundler.cli.runner import Output, as_is, run, to_dicts
 
 if TYPE_CHECKING:
     from bundler.events import Reporter
@@ -98,18 +98,12 @@ def lock(
 
     answer = Output(as_json, quiet, verbose)
     if check:
-        run(
-            partial(lock_states, names or []),
-            workspace,
-            print_lock_states,
-            answer,
-            product=True,
-            exit_code=LockStates.exit_code,
-        )
+        states = partial(lock_states, names or [])
+        run(states, workspace, print_lock_states, answer, product=True, exit_code=LockStates.failed)
         return
     options = LockOptions(variants=tuple(names or ()), allow_unsupported=allow_unsupported)
     call = partial(lock_and_report, workspace, report)
-    run(call, options, print_locks, answer, to_json=lambda rs: [r.to_dict() for r in rs])
+    run(call, options, print_locks, answer, to_json=to_dicts)
 
 
 def lock_and_report(
@@ -149,7 +143,8 @@ class LockStates:
     def not_fresh(self) -> "list[tuple[Variant, LockState]]":
         return [(v, s) for v, s in self.states if s.value != "fresh"]
 
-    def exit_code(self) -> int:
+    def failed(self) -> int:
+        """Exit code 1 when a lock is not fresh."""
         return 1 if self.not_fresh() else 0
 
 
