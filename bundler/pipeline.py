@@ -30,7 +30,7 @@ from bundler.artifact.pack import (
 )
 from bundler.build import build_location, build_prefix, build_prefix_path
 from bundler.digest import sha256_file
-from bundler.errors import PackError
+from bundler.errors import PackError, UsageError
 from bundler.events import NullReporter, Reporter
 from bundler.platforms import choose_platform, host_platform
 from bundler.solve.lockfile import locked_packages, require_fresh
@@ -78,12 +78,12 @@ class PackPlan:
 
 
 def plan_pack(options: PackOptions) -> PackPlan:
-    """The ``PackPlan`` for these options; PackError/WorkspaceError for bad input."""
+    """The ``PackPlan`` for these options; UsageError/PackError/WorkspaceError for bad input."""
+    check_source(options)
     check_compression(options.level, options.threads)
     if options.prefix is not None:
         return _plan_prefix(options, options.prefix)
-    if options.variant is None:
-        raise PackError("name a variant or pass --prefix DIR")
+    assert options.variant is not None  # check_source
     ws = load_workspace(options.workspace)
     variant = ws.get(options.variant)
     platform = choose_platform(variant.platforms, options.platform)
@@ -110,9 +110,16 @@ def plan_pack(options: PackOptions) -> PackPlan:
     return PackPlan(prefix, output, identity, archive, variant=variant, platform=platform)
 
 
+def check_source(options: PackOptions) -> None:
+    """A variant or an existing prefix, not both; a prefix names its archive."""
+    if (options.variant is None) == (options.prefix is None):
+        raise UsageError("name a VARIANT or pass --prefix DIR (not both)")
+    if options.prefix is not None and options.output is None:
+        raise UsageError("--prefix needs -o PATH")
+
+
 def _plan_prefix(options: PackOptions, prefix: Path) -> PackPlan:
-    if options.output is None:
-        raise PackError("--prefix needs -o PATH")
+    assert options.output is not None  # check_source
     if not (prefix / "conda-meta").is_dir():
         raise PackError(
             f"{prefix} is not a conda environment (no conda-meta/)",

@@ -8,7 +8,7 @@ import pytest
 
 from bundler import __version__, platforms
 from bundler.artifact.content import GROUPS
-from bundler.errors import PackError, UnknownVariantError
+from bundler.errors import BundlerError, PackError, UnknownVariantError, UsageError
 from bundler.pipeline import PackOptions, plan_pack
 from bundler.platforms import host_platform
 from tests.support.workspace import make_workspace
@@ -64,25 +64,37 @@ def test_a_prefix_plan_only_packs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "error", "message"),
     [
-        (PackOptions(), "name a variant or pass --prefix DIR"),
-        (PackOptions(variant="app", level=12), "--level 12"),
-        (PackOptions(variant="app", output=Path("app.tar.zst")), "unsupported archive suffix"),
-        (PackOptions(prefix=Path("/nonexistent-env")), "--prefix needs -o PATH"),
+        (PackOptions(), UsageError, r"name a VARIANT or pass --prefix DIR \(not both\)"),
+        (
+            PackOptions(variant="app", prefix=Path("/nonexistent-env"), output=Path("x.tar.gz")),
+            UsageError,
+            r"name a VARIANT or pass --prefix DIR \(not both\)",
+        ),
+        (PackOptions(level=12), UsageError, "name a VARIANT"),  # options first, then values
+        (PackOptions(variant="app", level=12), PackError, "--level 12"),
+        (
+            PackOptions(variant="app", output=Path("app.tar.zst")),
+            PackError,
+            "unsupported archive suffix",
+        ),
+        (PackOptions(prefix=Path("/nonexistent-env")), UsageError, "--prefix needs -o PATH"),
         (
             PackOptions(prefix=Path("/nonexistent-env"), output=Path("x.tar.gz")),
+            PackError,
             "is not a conda environment",
         ),
     ],
 )
 def test_bad_options_fail_while_planning(
-    workspace: Path, options: PackOptions, message: str
+    workspace: Path, options: PackOptions, error: type[BundlerError], message: str
 ) -> None:
     if options.variant:
         options = PackOptions(**{**options.__dict__, "workspace": workspace})
-    with pytest.raises(PackError, match=message):
+    with pytest.raises(error, match=message) as raised:
         plan_pack(options)
+    assert raised.value.exit_code == 2
     assert not (workspace / "dist").exists()
 
 

@@ -1,8 +1,10 @@
 """Command line: parse, build a frozen options object, call one library function.
 
-One module per command group, each with a ``register(app)``: ``workspace`` (variants,
-lock), ``pack``, ``verify``, ``sbom``, ``spark`` (spark-conf), ``image``, ``pyfiles``,
-``publish``; the options they share and the mapping of errors to exit codes live in ``options``.
+Every command is a module-level function in one module per command group:
+``workspace`` (variants, lock), ``pack``, ``verify``, ``sbom``, ``spark`` (spark-conf),
+``image``, ``pyfiles``, ``publish``.  ``COMMANDS`` lists them; ``build_app`` adds them to
+the app.  Each runs through ``runner.run`` (library call, ``--json`` or text, exit code);
+the options they share and the mapping of errors to exit codes live in ``options``.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ app = App(
     pretty_exceptions_enable=False,
 )
 
-#: In the order ``bundler --help`` lists their commands.
-COMMAND_MODULES = (
-    "bundler.cli.workspace",
-    "bundler.cli.pack",
-    "bundler.cli.verify",
-    "bundler.cli.sbom",
-    "bundler.cli.spark",
-    "bundler.cli.image",
-    "bundler.cli.pyfiles",
-    "bundler.cli.publish",
+#: Every command, in the order ``bundler --help`` lists them: (name, module, function).
+COMMANDS = (
+    ("variants", "bundler.cli.workspace", "variants"),
+    ("lock", "bundler.cli.workspace", "lock"),
+    ("pack", "bundler.cli.pack", "pack"),
+    ("verify", "bundler.cli.verify", "verify"),
+    ("sbom", "bundler.cli.sbom", "sbom"),
+    ("spark-conf", "bundler.cli.spark", "spark_conf_command"),
+    ("image", "bundler.cli.image", "image"),
+    ("pyfiles", "bundler.cli.pyfiles", "pyfiles_command"),
+    ("publish", "bundler.cli.publish", "publish_command"),
 )
 
 
@@ -53,15 +56,11 @@ def _root(
     """Lock, build and pack conda environments that Spark executors run from."""
 
 
-_registered: list[str] = []
-
-
 def build_app() -> typer.Typer:
-    """The app with every command registered (once)."""
-    for module in COMMAND_MODULES:
-        if module not in _registered:
-            importlib.import_module(module).register(app)
-            _registered.append(module)
+    """The app with every command added (once)."""
+    if not app.registered_commands:
+        for name, module, function in COMMANDS:
+            app.command(name)(getattr(importlib.import_module(module), function))
     return app
 
 

@@ -1,48 +1,66 @@
-"""CLI command(s) for bundler.check.verify (registered by bundler.cli.build_app).
+"""``bundler verify`` over ``bundler.check.verify`` (listed in ``bundler.cli.COMMANDS``).
 
-No ``from __future__ import annotations`` here: typer reads the annotations of the
-commands defined inside ``register``, which refer to names imported there.
+No ``from __future__ import annotations`` here: typer reads the command's annotations.
 """
 
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bundler.cli.options import JsonOpt, QuietOpt, reporting
-from bundler.render import print_json
+from bundler.cli.options import JsonOpt, QuietOpt
+from bundler.cli.runner import Output, run
+
+if TYPE_CHECKING:
+    from bundler.check.report import VerifyReport
+    from bundler.events import Reporter
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the bundler app."""
+# The command's arguments and options, one type each; its signature names them.
+ArchiveArg = Annotated[Path, typer.Argument(help="Archive made by bundler pack.")]
+ImportsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--import", help="Module to import (default: the manifest's)."),
+]
+DenyLicenseOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--deny-license",
+        help="Fail when a package's licence is this SPDX identifier (repeatable).",
+    ),
+]
 
-    @app.command()
-    def verify(
-        archive: Annotated[Path, typer.Argument(help="Archive made by bundler pack.")],
-        imports: Annotated[
-            list[str] | None,
-            typer.Option("--import", help="Module to import (default: the manifest's)."),
-        ] = None,
-        deny_license: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--deny-license",
-                help="Fail when a package's licence is this SPDX identifier (repeatable).",
-            ),
-        ] = None,
-        as_json: JsonOpt = False,
-        quiet: QuietOpt = False,
-    ) -> None:
-        """Unpack ARCHIVE elsewhere and prove it works: imports, relocation, linkage."""
-        from bundler.check.verify import verify_archive
 
-        with reporting(quiet, as_json) as reporter:
-            report = verify_archive(
-                archive, imports=imports, deny_licenses=deny_license or (), reporter=reporter
-            )
-        if as_json:
-            print_json(report.to_dict())
-        else:
-            print(report.render())
-        if not report.ok:
-            raise typer.Exit(1)
+def verify(
+    archive: ArchiveArg,
+    imports: ImportsOpt = None,
+    deny_license: DenyLicenseOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Unpack ARCHIVE elsewhere and prove it works: imports, relocation, linkage."""
+    call = partial(_verify, imports=imports, deny_licenses=deny_license or ())
+    run(call, archive, print_report, Output(as_json, quiet), product=True, exit_code=_failed)
+
+
+def _verify(
+    archive: Path,
+    reporter: "Reporter",
+    *,
+    imports: Sequence[str] | None,
+    deny_licenses: Sequence[str],
+) -> "VerifyReport":
+    from bundler.check.verify import verify_archive
+
+    return verify_archive(archive, imports=imports, deny_licenses=deny_licenses, reporter=reporter)
+
+
+def print_report(report: "VerifyReport") -> None:
+    """Every check, passed or not (printed with --quiet too: it is the answer)."""
+    print(report.render())
+
+
+def _failed(report: "VerifyReport") -> int:
+    return 0 if report.ok else 1

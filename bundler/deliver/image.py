@@ -479,9 +479,9 @@ def build_image(options: ImageOptions, reporter: Reporter | None = None) -> Imag
     from bundler.variants import load_workspace
 
     reporter = reporter or NullReporter()
+    ws = load_workspace(options.workspace)
     if options.pyspark not in PYSPARK_MODES:
         raise ImageError(f"--pyspark {options.pyspark}", f"use one of {', '.join(PYSPARK_MODES)}")
-    ws = load_workspace(options.workspace)
     variant = ws.get(options.variant)
     dockerfile = _dockerfile(options, ws.root)
     builder = find_builder(options.builder)

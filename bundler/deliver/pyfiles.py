@@ -39,7 +39,7 @@ from packaging.utils import canonicalize_name
 
 from bundler.atomic import atomic_write
 from bundler.digest import sha256_file
-from bundler.errors import BundlerError, NativeDistributionError
+from bundler.errors import BundlerError, NativeDistributionError, UsageError
 from bundler.events import NullReporter, Reporter
 from bundler.platforms import choose_platform
 
@@ -351,12 +351,19 @@ class PyfilesOptions:
     cache_dir: Path | None = None
 
 
+def check_source(options: PyfilesOptions) -> None:
+    """A variant or a site-packages directory, not both."""
+    if (options.variant is None) == (options.site_packages is None):
+        raise UsageError("name a VARIANT or pass --site-packages DIR (not both)")
+
+
 def make_pyfiles(
     options: PyfilesOptions,
     reporter: Reporter | None = None,
 ) -> PyfilesResult:
     """Build the variant's prefix from its lock in a temporary directory and zip it."""
     reporter = reporter or NullReporter()
+    check_source(options)
     if options.site_packages is not None:
         return zip_site_packages(
             options.site_packages,
@@ -364,8 +371,7 @@ def make_pyfiles(
             skip_native=options.skip_native,
             reporter=reporter,
         )
-    if options.variant is None:
-        raise BundlerError("name a VARIANT or pass --site-packages DIR")
+    assert options.variant is not None  # check_source
     from bundler.variants import load_workspace
 
     variant = load_workspace(options.workspace).get(options.variant)

@@ -20,6 +20,7 @@ from bundler.deliver.pyfiles import (
     scan_site_packages,
     zip_site_packages,
 )
+from bundler.errors import UsageError
 from tests.support.pip import pip_target
 
 # Real wheels from the package index: two pure ones, one with a compiled extension
@@ -234,6 +235,18 @@ def test_cli_skip_native_json(cli, site_packages: Path, tmp_path: Path) -> None:
     assert out.is_file() and data["path"] == str(out)
 
 
-def test_cli_needs_a_variant_or_a_directory(cli, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["pyfiles", "-o", str(tmp_path / "d.zip")])
+@pytest.mark.parametrize("source", [[], ["app", "--site-packages", "."]])
+def test_cli_needs_a_variant_or_a_directory(cli, tmp_path: Path, source: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["pyfiles", *source, "-o", str(tmp_path / "d.zip")])
     assert result.exit_code == 2
+    assert result.stderr == "error: name a VARIANT or pass --site-packages DIR (not both)\n"
+    assert not (tmp_path / "d.zip").exists()
+
+
+def test_library_callers_get_the_same_check(tmp_path: Path) -> None:
+    both = PyfilesOptions(output=tmp_path / "d.zip", variant="app", site_packages=tmp_path)
+    with pytest.raises(
+        UsageError, match=r"name a VARIANT or pass --site-packages DIR \(not both\)"
+    ):
+        make_pyfiles(both)
+    assert not (tmp_path / "d.zip").exists()
