@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+from bundler.artifact.condaenv import conda_env
 from bundler.artifact.content import (
     SlimPlan,
     archive_kind,
@@ -32,6 +33,7 @@ from bundler.artifact.content import (
 )
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import ArchiveRecord, Manifest, PackageRecord, manifest_path
+from bundler.artifact.prefix import Prefix
 from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
 from bundler.artifact.tarwriter import (
     GZIP_LEVEL,
@@ -143,7 +145,7 @@ def check_compression(level: int | None, threads: int | None) -> None:
 
 
 def write_archive(
-    prefix: Path,
+    prefix: Prefix | Path,
     output: Path,
     *,
     level: int | None = None,
@@ -154,7 +156,8 @@ def write_archive(
     label: str | None = None,
     notes: dict[str, Any] | None = None,
 ) -> str:
-    """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
+    """Pack ``prefix`` (as read by ``Prefix.read``, or read here) into the file ``output``
+    (format from its suffix or ``fmt``).
 
     Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
     of the symlinks (stored as copies), for a tar ``notes["linked"]`` how many files
@@ -168,12 +171,14 @@ def write_archive(
     reporter = reporter or NullReporter()
     fmt = fmt or archive_format(output)
     check_compression(level, threads)
+    if not isinstance(prefix, Prefix):
+        prefix = Prefix.read(prefix)
     env = _conda_env(prefix)
     excluded = compile_patterns(exclude)  # one pass, however many patterns
     # conda-pack adds its own scripts (activate, conda-unpack) at the end; copies of
     # them in the prefix (an environment unpacked from a conda-pack archive) would be
     # duplicate entries, so the fresh ones replace them.
-    own = _finish_targets(str(prefix))
+    own = _finish_targets(str(prefix.root))
     files = sorted(
         (f for f in env.files if f.target not in own and not excluded(f.target)),
         key=lambda f: f.target,
@@ -183,7 +188,7 @@ def write_archive(
         writer, stream = _open_writer(fmt, raw, files, level, threads)
         try:
             records = _PrunedRecords(writer, excluded)
-            packer = Packer(str(prefix), records)
+            packer = Packer(str(prefix.root), records)
             _pack_files(packer, files, label or output.name, reporter)
             writer.close()
         except BaseException:
@@ -201,17 +206,20 @@ def write_archive(
     return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
 
 
-def _conda_env(prefix: Path) -> Any:
-    """conda-pack's view of ``prefix``; a PackError when it cannot read it."""
-    from conda_pack.core import CondaEnv, CondaPackException
+def _conda_env(prefix: Prefix) -> Any:
+    """conda-pack's view of ``prefix`` (from what the walk found); a PackError when it
+    cannot read it."""
+    from conda_pack.core import CondaPackException
 
     try:
-        return CondaEnv.from_prefix(str(prefix))
+        if prefix.damaged:
+            raise ValueError(f"{', '.join(prefix.damaged)}: not a conda record")
+        return conda_env(prefix)
     except CondaPackException as exc:
-        raise PackError(f"conda-pack refused {prefix}: {' '.join(str(exc).split())}") from exc
+        raise PackError(f"conda-pack refused {prefix.root}: {' '.join(str(exc).split())}") from exc
     except (KeyError, ValueError, OSError) as exc:
         raise PackError(
-            f"conda-pack cannot read {prefix}/conda-meta: {type(exc).__name__}: {exc}",
+            f"conda-pack cannot read {prefix.root}/conda-meta: {type(exc).__name__}: {exc}",
             "the environment's metadata is damaged; recreate the environment",
         ) from exc
 
@@ -367,55 +375,19 @@ def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) ->
 # ---------------------------------------------------------------- package records
 
 
-def installed_packages(prefix: Path) -> list[PackageRecord]:
-    """Packages in ``prefix`` with their installed size: conda-meta, then pip dist-infos."""
-    pkgs: list[PackageRecord] = []
-    owned: set[str] = set()
-    for meta in sorted((prefix / "conda-meta").glob("*.json")):
-        try:
-            data = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            continue
-        files = data.get("files", [])
-        owned.update(files)
-        size = sum(_lsize(prefix / f) for f in files)
-        sha = data.get("sha256") if isinstance(data.get("sha256"), str) else None
-        pkgs.append(PackageRecord(data["name"], data["version"], "conda", size, sha256=sha))
-    for dist in sorted(prefix.glob("lib/python*/site-packages/*.dist-info")):
-        record = dist / "RECORD"
-        if not record.is_file():
-            continue
-        rel_dist = str(dist.relative_to(prefix))
-        if f"{rel_dist}/RECORD" in owned or f"{rel_dist}/METADATA" in owned:
-            continue
-        name, version = _dist_name_version(dist)
-        size = 0
-        for line in record.read_text().splitlines():
-            rel = line.split(",", 1)[0]
-            if rel:
-                size += _lsize(dist.parent / rel)
-        pkgs.append(PackageRecord(name, version, "pip", size))
+def installed_packages(prefix: Prefix) -> list[PackageRecord]:
+    """Packages in ``prefix`` with their installed size (from the walk): conda records,
+    then the pip distributions conda did not install (dist-info with a RECORD)."""
+    pkgs = [
+        PackageRecord(r.name, r.version, "conda", prefix.package_size(r), sha256=r.sha256)
+        for r in prefix.conda
+    ]
+    pkgs.extend(
+        PackageRecord(d.name, d.version, "pip", prefix.package_size(d))
+        for d in prefix.pip
+        if d.is_dist_info and d.files is not None and d.conda is None
+    )
     return pkgs
-
-
-def _dist_name_version(dist: Path) -> tuple[str, str]:
-    name = version = ""
-    for line in (dist / "METADATA").read_text(errors="replace").splitlines():
-        if line.startswith("Name:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Version:"):
-            version = line.split(":", 1)[1].strip()
-        elif not line.strip():
-            break
-    return name.lower().replace("_", "-"), version
-
-
-def _lsize(path: Path) -> int:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return 0
-    return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
 # ---------------------------------------------------------------- archive + manifest
@@ -435,11 +407,12 @@ def write_pack(
     """
     reporter = reporter or NullReporter()
     archive_format(output)
-    manifest, exclude = _plan(prefix, identity, options)
+    model = Prefix.read(prefix)  # the one walk of the prefix
+    manifest, exclude = _plan(model, identity, options)
     check_space(output, (manifest.installed_size or 0) - manifest.saved, options.level)
     created: list[Path] = []
     try:
-        result = _write_pack(prefix, output, (manifest, exclude), options, created, reporter)
+        result = _write_pack(model, output, (manifest, exclude), options, created, reporter)
     except BaseException as exc:
         discard(created)  # first: a full disk's free space is then what the user can use
         mapped = os_error(exc, output) if isinstance(exc, OSError) else None
@@ -451,7 +424,7 @@ def write_pack(
 
 
 def _write_pack(
-    prefix: Path,
+    prefix: Prefix,
     output: Path,
     planned: tuple[Manifest, tuple[str, ...]],
     options: ArchiveOptions,
@@ -571,11 +544,11 @@ def check_space(output: Path, packed: int, level: int | None) -> None:
 
 
 def _plan(
-    prefix: Path, identity: Manifest, options: ArchiveOptions
+    prefix: Prefix, identity: Manifest, options: ArchiveOptions
 ) -> tuple[Manifest, tuple[str, ...]]:
     """What goes in, recorded in the manifest; and the exclude patterns for conda-pack."""
     listing = read_prefix(prefix, scan="tests" not in options.kept)
-    found = cudacontent.from_paths(listing.sizes)  # the content decides, not cuda =
+    found = cudacontent.from_paths(prefix.paths)  # the content decides, not cuda =
     plan: SlimPlan = plan_content(
         listing,
         keep=options.kept,
@@ -590,9 +563,7 @@ def _plan(
         left_out=plan.left_out(),
         # conda-meta records hold this machine's package cache paths (conda-pack strips
         # them in the archive): leave them out, so the manifest is the same everywhere.
-        installed_size=sum(
-            size for name, size in listing.sizes.items() if not name.startswith("conda-meta/")
-        ),
+        installed_size=prefix.installed_size(),
         # Spark provides these on the executors' path; verify imports them from Spark's.
         dropped_imports=tuple(sorted(set(plan.dropped_modules))),
         excluded=tuple(exclude),
