@@ -185,11 +185,11 @@ def write_archive(
     )
     with open(output, "wb") as fh:
         raw = HashingWriter(fh)
-        writer, stream = _open_writer(fmt, raw, files, level, threads)
+        writer, stream = _open_writer(fmt, raw, files, level, threads, prefix)
         try:
             records = _PrunedRecords(writer, excluded)
             packer = Packer(str(prefix.root), records)
-            _pack_files(packer, files, label or output.name, reporter)
+            _pack_files(packer, files, label or output.name, reporter, prefix)
             writer.close()
         except BaseException:
             # Let the compression threads drain (at most a few blocks) so none is
@@ -225,7 +225,12 @@ def _conda_env(prefix: Prefix) -> Any:
 
 
 def _open_writer(
-    fmt: str, raw: HashingWriter, files: list[Any], level: int | None, threads: int | None
+    fmt: str,
+    raw: HashingWriter,
+    files: list[Any],
+    level: int | None,
+    threads: int | None,
+    prefix: Prefix,
 ) -> tuple[TarWriter | ZipWriter, IO[bytes] | None]:
     """The archive writer for ``fmt`` over ``raw``, and the stream between them (tar)."""
     if fmt == "zip":
@@ -235,7 +240,8 @@ def _open_writer(
         stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
     else:  # plain tar: tarfile writes 512-byte headers, buffer them
         stream = cast(IO[bytes], io.BufferedWriter(raw, 1 << 20))
-    return TarWriter(stream, same_content((f.source, f.target) for f in files)), stream
+    same = same_content(((f.source, f.target) for f in files), prefix.size_at)
+    return TarWriter(stream, same), stream
 
 
 def _take_notes(
@@ -304,7 +310,7 @@ class _PrunedRecords:
         self.writer.add_bytes(source, data, target)
 
 
-def _add(packer: Any, file: Any) -> None:
+def _add(packer: Any, file: Any, prefix: Prefix) -> None:
     """``packer.add(file)``, streaming the files that pip (not conda) installed.
 
     conda-pack reads each such file whole into memory to learn whether it is UTF-8 text
@@ -322,13 +328,19 @@ def _add(packer: Any, file: Any) -> None:
         or packer.has_dest
         or on_win
         or file.target.startswith(BIN_DIR)
-        or not stat.S_ISREG(os.lstat(file.source).st_mode)
+        or not _is_regular(prefix, file.source)
     ):
         packer.add(file)
         return
     packer.archive.add(file.source, file.target)
     if is_utf8(file.source):
         packer.prefixes.append((file.target, packer.prefix, "text"))
+
+
+def _is_regular(prefix: Prefix, source: str) -> bool:
+    """Whether ``source`` is a regular file: from the walk when it is the prefix's."""
+    entry = prefix.entry_at(source)
+    return entry.is_file if entry else stat.S_ISREG(os.lstat(source).st_mode)
 
 
 def is_utf8(path: str) -> bool:
@@ -361,11 +373,13 @@ def prune_record(data: bytes, excluded: Callable[[str], bool]) -> bytes:
     return json.dumps(record, indent=True, sort_keys=True).encode()
 
 
-def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) -> None:
+def _pack_files(
+    packer: Any, files: list[Any], name: str, reporter: Reporter, prefix: Prefix
+) -> None:
     total = len(files)
     reporter.step(f"packing {total} files into {name}")
     for i, f in enumerate(files):
-        _add(packer, f)
+        _add(packer, f, prefix)
         if i % 200 == 0:
             reporter.progress(f"packing {name}", i, total)
     packer.finish()

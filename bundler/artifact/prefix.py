@@ -33,6 +33,7 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from email.parser import HeaderParser
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -154,6 +155,21 @@ class Prefix:
     def package_size(self, package: Package) -> int:
         """Bytes of the files a package lists (each time it lists one)."""
         return sum(self.size_of(p) for p in package.files or ())
+
+    @cached_property
+    def _top(self) -> str:
+        return os.path.abspath(self.root) + os.sep
+
+    def entry_at(self, path: str) -> Entry | None:
+        """The entry of the file at ``path`` (absolute: conda-pack's sources), None when
+        it is not one of this prefix's files (a package cache's, a script's)."""
+        top = self._top
+        return self.entries.get(path[len(top) :]) if path.startswith(top) else None
+
+    def size_at(self, path: str) -> int | None:
+        """``entry_at``'s size (0: not a regular file), None when it is not this prefix's."""
+        entry = self.entry_at(path)
+        return entry.size if entry else None
 
     def owner_of(self, path: str) -> Package | None:
         """The conda package that lists ``path``, else the pip distribution that does."""
