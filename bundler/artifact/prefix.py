@@ -43,6 +43,9 @@ from packaging.utils import canonicalize_name
 #: Where pip installs into a conda prefix (POSIX); ``Prefix.read`` reads these.
 SITE_PACKAGES = re.compile(r"^lib/python\d+\.\d+/site-packages$")
 _META_DIR = (".dist-info", ".egg-info")
+#: A RECORD path that is already normal: no backslash, colon, leading "/" or ".",
+#: trailing "/" (and, checked apart, no "/." or "//" inside).
+_PLAIN = re.compile(r"^[^/.\\:][^\\:]*(?<!/)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +274,12 @@ def parse_metadata(text: str) -> tuple[str, str, tuple[str, ...]]:
 
 def record_path(site: str, rel: str) -> str | None:
     """A path a RECORD lists, relative to the root; None for one outside it."""
+    if not rel:
+        return None
+    if _PLAIN.match(rel) and "/." not in rel and "//" not in rel:  # nothing to normalise
+        return f"{site}/{rel}" if site else rel
     rel = rel.replace("\\", "/")
-    if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
         return None
     norm = posixpath.normpath(posixpath.join(site, rel))
     if norm in (".", "..") or norm.startswith("../"):
