@@ -12,10 +12,11 @@ Executors (and an image layer for them) need less than the environment holds:
 - ``docs``: man, info and gtk-doc pages;
 - ``bytecode``: ``*.pyc``, which differs between installs; Python compiles on import.
 
-``read_listing`` (a packed archive) and ``read_prefix`` (an installed prefix) read the
-files once: sizes, which files pyspark and py4j own, which Python files name which
-test modules.  ``plan_content`` / ``plan_slim`` turn a listing into conda-pack exclude
-patterns and the bytes each group leaves out.  Headers and licences stay.
+``read_listing`` (a packed archive, read once) and ``read_prefix`` (an installed
+prefix, from its ``prefix.Prefix``) give the same ``Listing``: sizes, which files pyspark
+and py4j own, which Python files name which test modules.  ``plan_content`` /
+``plan_slim`` turn a listing into conda-pack exclude patterns and the bytes each group
+leaves out.  Headers and licences stay.
 """
 
 from __future__ import annotations

@@ -211,16 +211,18 @@ def _conda_env(prefix: Prefix) -> Any:
     cannot read it."""
     from conda_pack.core import CondaPackException
 
+    damaged = "the environment's metadata is damaged; recreate the environment"
+    if prefix.damaged:
+        names = ", ".join(prefix.damaged)
+        raise PackError(f"{prefix.root}/conda-meta: not a conda record: {names}", damaged)
     try:
-        if prefix.damaged:
-            raise ValueError(f"{', '.join(prefix.damaged)}: not a conda record")
         return conda_env(prefix)
     except CondaPackException as exc:
         raise PackError(f"conda-pack refused {prefix.root}: {' '.join(str(exc).split())}") from exc
     except (KeyError, ValueError, OSError) as exc:
         raise PackError(
             f"conda-pack cannot read {prefix.root}/conda-meta: {type(exc).__name__}: {exc}",
-            "the environment's metadata is damaged; recreate the environment",
+            damaged,
         ) from exc
 
 
@@ -421,7 +423,8 @@ def write_pack(
     """
     reporter = reporter or NullReporter()
     archive_format(output)
-    model = Prefix.read(prefix)  # the one walk of the prefix
+    with os_errors(prefix):
+        model = Prefix.read(prefix)  # the one walk of the prefix
     manifest, exclude = _plan(model, identity, options)
     check_space(output, (manifest.installed_size or 0) - manifest.saved, options.level)
     created: list[Path] = []
