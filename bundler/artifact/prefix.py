@@ -240,7 +240,8 @@ def _read_conda(root: Path, entries: Mapping[str, Entry]) -> tuple[list[CondaRec
 
 
 def conda_record(meta: str, data: bytes) -> CondaRecord | None:
-    """A conda-meta record from its bytes; None when it is not one."""
+    """A conda-meta record from its bytes; None when it is not one (not a JSON object
+    with a name)."""
     try:
         info = json.loads(data)
     except ValueError:
@@ -248,12 +249,12 @@ def conda_record(meta: str, data: bytes) -> CondaRecord | None:
     if not isinstance(info, dict):
         return None
     name, version = info.get("name"), info.get("version")
-    if not isinstance(name, str) or not isinstance(version, str):
+    if not isinstance(name, str):
         return None
     sha = info.get("sha256")
     return CondaRecord(
         name=name,
-        version=version,
+        version=version if isinstance(version, str) else "",
         meta=meta,
         files=tuple(f for f in info.get("files") or () if isinstance(f, str)),
         sha256=sha if isinstance(sha, str) else None,

@@ -190,10 +190,20 @@ def test_installed_packages_names_and_sizes(tmp_path: Path) -> None:
 
 def test_a_damaged_record_is_named(tmp_path: Path) -> None:
     root = _prefix(tmp_path / "env")
-    _write(root, {"conda-meta/broken-1-0.json": "{", "conda-meta/nameless-1-0.json": "{}"})
+    _write(
+        root,
+        {
+            "conda-meta/broken-1-0.json": "{",
+            "conda-meta/nameless-1-0.json": "{}",
+            "conda-meta/versionless-1-0.json": '{"name": "versionless"}',
+        },
+    )
     prefix = Prefix.read(root)
     assert prefix.damaged == ("conda-meta/broken-1-0.json", "conda-meta/nameless-1-0.json")
-    assert [r.name for r in prefix.conda] == ["python"]
+    assert [(r.name, r.version) for r in prefix.conda] == [
+        ("python", "3.11.7"),
+        ("versionless", ""),
+    ]
 
 
 def test_parse_record_reads_csv_and_keeps_paths_inside() -> None:
