@@ -31,7 +31,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def normalize_pypi_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """A distribution's canonical (PEP 503) name, as ``packaging`` gives it."""
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
 
 
 def spec_name(spec: str) -> str:

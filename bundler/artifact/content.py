@@ -12,20 +12,18 @@ Executors (and an image layer for them) need less than the environment holds:
 - ``docs``: man, info and gtk-doc pages;
 - ``bytecode``: ``*.pyc``, which differs between installs; Python compiles on import.
 
-``read_listing`` (a packed archive) and ``read_prefix`` (an installed prefix) read the
-files once: sizes, which files pyspark and py4j own, which Python files name which
-test modules.  ``plan_content`` turns a listing into conda-pack exclude patterns and
-what each group leaves out (``LeftOut``: bytes and files).  Headers and licences stay.
+``read_listing`` (a packed archive, read once) and ``read_prefix`` (an installed
+prefix, from its ``prefix.Prefix``) give the same ``Listing``: sizes, which files pyspark
+and py4j own, which Python files name which test modules.  ``plan_content`` turns a
+listing into conda-pack exclude patterns and what each group leaves out (``LeftOut``:
+bytes and files).  Headers and licences stay.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import glob
-import json
-import os
 import re
-import stat
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bundler.artifact.manifest import Content, LeftOut
+from bundler.artifact.prefix import Prefix, conda_record, parse_record
 from bundler.events import NullReporter, Reporter
 
 
@@ -152,15 +151,19 @@ class _ListingReader:
         self.records: dict[str, tuple[str, bytes]] = {}  # path -> (package, data)
         self.scan = scan  # read Python sources for test references
 
-    def wants(self, name: str) -> bool:
-        """Whether ``name``'s content is needed (else only its size is)."""
+    def scans(self, name: str) -> bool:
+        """Whether ``name`` is a source read for test references."""
         if not self.scan:
-            return bool(_SPARK_META.match(name) or _SPARK_RECORD.search(name))
+            return False
         if name.endswith(".py"):
             return bool(_PY_ROOT.match(name)) and not _is_test_code(name)
         if name.endswith(("/entry_points.txt", ".pth")):
             return bool(_PY_ROOT.match(name))
-        return bool(_SPARK_META.match(name) or _SPARK_RECORD.search(name))
+        return False
+
+    def wants(self, name: str) -> bool:
+        """Whether ``name``'s content is needed (else only its size is)."""
+        return self.scans(name) or bool(_SPARK_META.match(name) or _SPARK_RECORD.search(name))
 
     def add(self, name: str, size: int, data: bytes | None = None) -> None:
         self.listing.sizes[name] = size
@@ -178,14 +181,13 @@ class _ListingReader:
         owned = self.listing.package_files
         for name, (package, data) in sorted(self.records.items()):
             if name.startswith("conda-meta/"):
-                files = json.loads(data).get("files", [])
+                record = conda_record(name, data)
+                files = list(record.files) if record else []
                 owned.setdefault(package, []).extend([*files, name])
-                continue
-            site = name.rsplit("/", 2)[0]
-            for line in data.decode("utf-8", "replace").splitlines():
-                rel = line.split(",", 1)[0]
-                if rel:
-                    owned.setdefault(package, []).append(os.path.normpath(f"{site}/{rel}"))
+            else:
+                site = name.rsplit("/", 2)[0]
+                text = data.decode("utf-8", "replace")
+                owned.setdefault(package, []).extend(parse_record(text, site))
         return self.listing
 
 
@@ -214,28 +216,29 @@ def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
     return reader.finish()
 
 
-def read_prefix(prefix: Path, scan: bool = True) -> Listing:
-    """The same for an installed prefix (symlinks count as entries of size 0).
+def read_prefix(prefix: Prefix | Path, scan: bool = True) -> Listing:
+    """The same for an installed prefix (symlinks count as entries of size 0): sizes
+    and pyspark's and py4j's files from the ``Prefix``; Python sources read here.
 
     Without ``scan`` no Python source is read (enough when test suites stay).
     """
+    if not isinstance(prefix, Prefix):
+        prefix = Prefix.read(prefix)
     reader = _ListingReader(scan)
-    top = str(prefix)
-    for dirpath, dirnames, filenames in os.walk(top):
-        rel_dir = os.path.relpath(dirpath, top)
-        base = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-        for name in [*filenames, *links]:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if not stat.S_ISREG(st.st_mode):
-                reader.add(base + name, 0)
-            elif reader.wants(base + name):
-                with open(path, "rb") as fh:
-                    reader.add(base + name, st.st_size, fh.read())
-            else:
-                reader.add(base + name, st.st_size)
-    return reader.finish()
+    for name, entry in prefix.entries.items():
+        if entry.is_file and reader.scans(name):
+            reader.add(name, entry.size, (prefix.root / name).read_bytes())
+        else:
+            reader.add(name, entry.size)
+    listing = reader.finish()
+    owned = listing.package_files
+    for record in prefix.conda:
+        if record.name in SPARK_PACKAGES:
+            owned.setdefault(record.name, []).extend([*record.files, record.meta])
+    for dist in prefix.pip:
+        if dist.name in SPARK_PACKAGES and dist.is_dist_info and dist.files:
+            owned.setdefault(dist.name, []).extend(dist.files or ())
+    return listing
 
 
 def _test_dir_used(test_dir: str, listing: Listing) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+from bundler.artifact.condaenv import conda_env
 from bundler.artifact.content import (
     ContentPlan,
     compile_patterns,
@@ -39,6 +40,7 @@ from bundler.artifact.manifest import (
     PackageRecord,
     manifest_path,
 )
+from bundler.artifact.prefix import Prefix
 from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
 from bundler.artifact.tarwriter import (
     GZIP_LEVEL,
@@ -150,7 +152,7 @@ def check_compression(level: int | None, threads: int | None) -> None:
 
 
 def write_archive(
-    prefix: Path,
+    prefix: Prefix | Path,
     output: Path,
     *,
     level: int | None = None,
@@ -161,7 +163,8 @@ def write_archive(
     label: str | None = None,
     notes: dict[str, Any] | None = None,
 ) -> str:
-    """Pack ``prefix`` into the file ``output`` (format from its suffix or ``fmt``).
+    """Pack ``prefix`` (as read by ``Prefix.read``, or read here) into the file ``output``
+    (format from its suffix or ``fmt``).
 
     Returns the archive's sha256; for a zip, ``notes["zip_symlinks"]`` says what became
     of the symlinks (stored as copies), for a tar ``notes["linked"]`` how many files
@@ -175,23 +178,25 @@ def write_archive(
     reporter = reporter or NullReporter()
     fmt = fmt or archive_format(output, writing=True)
     check_compression(level, threads)
+    if not isinstance(prefix, Prefix):
+        prefix = Prefix.read(prefix)
     env = _conda_env(prefix)
     excluded = compile_patterns(exclude_patterns)  # one pass, however many patterns
     # conda-pack adds its own scripts (activate, conda-unpack) at the end; copies of
     # them in the prefix (an environment unpacked from a conda-pack archive) would be
     # duplicate entries, so the fresh ones replace them.
-    own = _finish_targets(str(prefix))
+    own = _finish_targets(str(prefix.root))
     files = sorted(
         (f for f in env.files if f.target not in own and not excluded(f.target)),
         key=lambda f: f.target,
     )
     with open(output, "wb") as fh:
         raw = HashingWriter(fh)
-        writer, stream = _open_writer(fmt, raw, files, level, threads)
+        writer, stream = _open_writer(fmt, raw, files, level, threads, prefix)
         try:
             records = _PrunedRecords(writer, excluded)
-            packer = Packer(str(prefix), records)
-            _pack_files(packer, files, label or output.name, reporter)
+            packer = Packer(str(prefix.root), records)
+            _pack_files(packer, files, label or output.name, reporter, prefix)
             writer.close()
         except BaseException:
             # Let the compression threads drain (at most a few blocks) so none is
@@ -208,23 +213,33 @@ def write_archive(
     return raw.digest.hexdigest() if fmt != "zip" else sha256_file(output)
 
 
-def _conda_env(prefix: Path) -> Any:
-    """conda-pack's view of ``prefix``; a PackError when it cannot read it."""
-    from conda_pack.core import CondaEnv, CondaPackException
+def _conda_env(prefix: Prefix) -> Any:
+    """conda-pack's view of ``prefix`` (from what the walk found); a PackError when it
+    cannot read it."""
+    from conda_pack.core import CondaPackException
 
+    damaged = "the environment's metadata is damaged; recreate the environment"
+    if prefix.damaged:
+        names = ", ".join(prefix.damaged)
+        raise PackError(f"{prefix.root}/conda-meta: not a conda record: {names}", damaged)
     try:
-        return CondaEnv.from_prefix(str(prefix))
+        return conda_env(prefix)
     except CondaPackException as exc:
-        raise PackError(f"conda-pack refused {prefix}: {' '.join(str(exc).split())}") from exc
+        raise PackError(f"conda-pack refused {prefix.root}: {' '.join(str(exc).split())}") from exc
     except (KeyError, ValueError, OSError) as exc:
         raise PackError(
-            f"conda-pack cannot read {prefix}/conda-meta: {type(exc).__name__}: {exc}",
-            "the environment's metadata is damaged; recreate the environment",
+            f"conda-pack cannot read {prefix.root}/conda-meta: {type(exc).__name__}: {exc}",
+            damaged,
         ) from exc
 
 
 def _open_writer(
-    fmt: ArchiveFormat, raw: HashingWriter, files: list[Any], level: int | None, threads: int | None
+    fmt: ArchiveFormat,
+    raw: HashingWriter,
+    files: list[Any],
+    level: int | None,
+    threads: int | None,
+    prefix: Prefix,
 ) -> tuple[TarWriter | ZipWriter, IO[bytes] | None]:
     """The archive writer for ``fmt`` over ``raw``, and the stream between them (tar)."""
     if fmt == "zip":
@@ -234,7 +249,8 @@ def _open_writer(
         stream = gzip_stream(raw, GZIP_LEVEL if level is None else level, threads)
     else:  # plain tar: tarfile writes 512-byte headers, buffer them
         stream = cast(IO[bytes], io.BufferedWriter(raw, 1 << 20))
-    return TarWriter(stream, same_content((f.source, f.target) for f in files)), stream
+    same = same_content(((f.source, f.target) for f in files), prefix.size_at)
+    return TarWriter(stream, same), stream
 
 
 def _take_notes(
@@ -303,7 +319,7 @@ class _PrunedRecords:
         self.writer.add_bytes(source, data, target)
 
 
-def _add(packer: Any, file: Any) -> None:
+def _add(packer: Any, file: Any, prefix: Prefix) -> None:
     """``packer.add(file)``, streaming the files that pip (not conda) installed.
 
     conda-pack reads each such file whole into memory to learn whether it is UTF-8 text
@@ -321,13 +337,19 @@ def _add(packer: Any, file: Any) -> None:
         or packer.has_dest
         or on_win
         or file.target.startswith(BIN_DIR)
-        or not stat.S_ISREG(os.lstat(file.source).st_mode)
+        or not _is_regular(prefix, file.source)
     ):
         packer.add(file)
         return
     packer.archive.add(file.source, file.target)
     if is_utf8(file.source):
         packer.prefixes.append((file.target, packer.prefix, "text"))
+
+
+def _is_regular(prefix: Prefix, source: str) -> bool:
+    """Whether ``source`` is a regular file: from the walk when it is the prefix's."""
+    entry = prefix.entry_at(source)
+    return entry.is_file if entry else stat.S_ISREG(os.lstat(source).st_mode)
 
 
 def is_utf8(path: str) -> bool:
@@ -360,11 +382,13 @@ def prune_record(data: bytes, excluded: Callable[[str], bool]) -> bytes:
     return json.dumps(record, indent=True, sort_keys=True).encode()
 
 
-def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) -> None:
+def _pack_files(
+    packer: Any, files: list[Any], name: str, reporter: Reporter, prefix: Prefix
+) -> None:
     total = len(files)
     reporter.step(f"packing {total} files into {name}")
     for i, f in enumerate(files):
-        _add(packer, f)
+        _add(packer, f, prefix)
         if i % 200 == 0:
             reporter.progress(f"packing {name}", i, total)
     packer.finish()
@@ -374,55 +398,19 @@ def _pack_files(packer: Any, files: list[Any], name: str, reporter: Reporter) ->
 # ---------------------------------------------------------------- package records
 
 
-def installed_packages(prefix: Path) -> list[PackageRecord]:
-    """Packages in ``prefix`` with their installed size: conda-meta, then pip dist-infos."""
-    pkgs: list[PackageRecord] = []
-    owned: set[str] = set()
-    for meta in sorted((prefix / "conda-meta").glob("*.json")):
-        try:
-            data = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            continue
-        files = data.get("files", [])
-        owned.update(files)
-        size = sum(_lsize(prefix / f) for f in files)
-        sha = data.get("sha256") if isinstance(data.get("sha256"), str) else None
-        pkgs.append(PackageRecord(data["name"], data["version"], "conda", size, sha256=sha))
-    for dist in sorted(prefix.glob("lib/python*/site-packages/*.dist-info")):
-        record = dist / "RECORD"
-        if not record.is_file():
-            continue
-        rel_dist = str(dist.relative_to(prefix))
-        if f"{rel_dist}/RECORD" in owned or f"{rel_dist}/METADATA" in owned:
-            continue
-        name, version = _dist_name_version(dist)
-        size = 0
-        for line in record.read_text().splitlines():
-            rel = line.split(",", 1)[0]
-            if rel:
-                size += _lsize(dist.parent / rel)
-        pkgs.append(PackageRecord(name, version, "pip", size))
+def installed_packages(prefix: Prefix) -> list[PackageRecord]:
+    """Packages in ``prefix`` with their installed size (from the walk): conda records,
+    then the pip distributions conda did not install (dist-info with a RECORD)."""
+    pkgs = [
+        PackageRecord(r.name, r.version, "conda", prefix.package_size(r), sha256=r.sha256)
+        for r in prefix.conda
+    ]
+    pkgs.extend(
+        PackageRecord(d.name, d.version, "pip", prefix.package_size(d))
+        for d in prefix.pip
+        if d.is_dist_info and d.files is not None and d.conda is None
+    )
     return pkgs
-
-
-def _dist_name_version(dist: Path) -> tuple[str, str]:
-    name = version = ""
-    for line in (dist / "METADATA").read_text(errors="replace").splitlines():
-        if line.startswith("Name:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Version:"):
-            version = line.split(":", 1)[1].strip()
-        elif not line.strip():
-            break
-    return name.lower().replace("_", "-"), version
-
-
-def _lsize(path: Path) -> int:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return 0
-    return st.st_size if stat.S_ISREG(st.st_mode) else 0
 
 
 # ---------------------------------------------------------------- archive + manifest
@@ -442,11 +430,13 @@ def write_pack(
     """
     reporter = reporter or NullReporter()
     archive_format(output, writing=True)
-    manifest = _plan(prefix, identity, options)
+    with os_errors(prefix):
+        model = Prefix.read(prefix)  # the one walk of the prefix
+    manifest = _plan(model, identity, options)
     check_space(output, (manifest.installed_size or 0) - manifest.left_out_bytes, options.level)
     created: list[Path] = []
     try:
-        result = _write_pack(prefix, output, manifest, options, created, reporter)
+        result = _write_pack(model, output, manifest, options, created, reporter)
     except BaseException as exc:
         discard(created)  # first: a full disk's free space is then what the user can use
         mapped = os_error(exc, output) if isinstance(exc, OSError) else None
@@ -458,7 +448,7 @@ def write_pack(
 
 
 def _write_pack(
-    prefix: Path,
+    prefix: Prefix,
     output: Path,
     manifest: Manifest,
     options: ArchiveOptions,
@@ -576,10 +566,10 @@ def check_space(output: Path, packed: int, level: int | None) -> None:
         )
 
 
-def _plan(prefix: Path, identity: Manifest, options: ArchiveOptions) -> Manifest:
+def _plan(prefix: Prefix, identity: Manifest, options: ArchiveOptions) -> Manifest:
     """What goes in, recorded in the manifest (with the exclude patterns for conda-pack)."""
     listing = read_prefix(prefix, scan="tests" not in options.kept)
-    found = cudacontent.from_paths(listing.sizes)  # the content decides, not cuda =
+    found = cudacontent.from_paths(prefix.paths)  # the content decides, not cuda =
     plan: ContentPlan = plan_content(
         listing,
         keep=options.kept,
@@ -593,9 +583,7 @@ def _plan(prefix: Path, identity: Manifest, options: ArchiveOptions) -> Manifest
         left_out=plan.left_out,
         # conda-meta records hold this machine's package cache paths (conda-pack strips
         # them in the archive): leave them out, so the manifest is the same everywhere.
-        installed_size=sum(
-            size for name, size in listing.sizes.items() if not name.startswith("conda-meta/")
-        ),
+        installed_size=prefix.installed_size(),
         # Spark provides these on the executors' path; verify imports them from Spark's.
         left_out_imports=tuple(sorted(set(plan.left_out_imports))),
         exclude_patterns=options.exclude_patterns + plan.exclude_patterns,

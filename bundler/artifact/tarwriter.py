@@ -20,7 +20,7 @@ import os
 import stat
 import tarfile
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 from bundler.artifact.pgzip import ParallelGzipWriter
@@ -49,17 +49,24 @@ def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
 LINK_MIN_SIZE = 64 * 1024
 
 
-def same_content(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
+def same_content(
+    sources: Iterable[tuple[str, str]], size_of: Callable[[str], int | None] | None = None
+) -> dict[str, str]:
     """``{target: sha256}`` for the files that may duplicate another, from (source, target).
 
     Only regular files of at least LINK_MIN_SIZE whose size another such file shares are
-    hashed, so a prefix without duplicates costs one ``lstat`` per file.
+    hashed, so a prefix without duplicates costs one ``lstat`` per file, or none for the
+    files whose size ``size_of`` knows (a regular file's size, 0 for anything else; None:
+    unknown, ``lstat`` it): ``Prefix.size_at``, for the files the walk saw.
     """
     by_size: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for source, target in sources:
-        st = os.lstat(source)
-        if stat.S_ISREG(st.st_mode) and st.st_size >= LINK_MIN_SIZE:
-            by_size[st.st_size].append((source, target))
+        size = size_of(source) if size_of else None
+        if size is None:
+            st = os.lstat(source)
+            size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+        if size >= LINK_MIN_SIZE:
+            by_size[size].append((source, target))
     digests: dict[str, str] = {}
     for group in by_size.values():
         if len(group) > 1:

@@ -8,7 +8,7 @@ a library that is not on an object's search path still loads when the distributi
 that installed it is one the needing file's distribution requires, directly or through
 others: it is imported first.
 
-``DistIndex.read(root)`` reads, once:
+``DistIndex.read(root)`` takes, from one ``Prefix.read`` of the root:
 
 - every ``site-packages/*.dist-info``: its name, its ``Requires-Dist`` (names, extras
   and markers parsed by ``packaging``, markers evaluated for the environment's Python
@@ -22,20 +22,18 @@ nothing here ever had), and whether one distribution requires another.
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import json
-import os
 import platform
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+
+from bundler.artifact.prefix import PipDist, Prefix
 
 #: Loaders: a distribution that requires one of these (directly or not) loads the
 #: libraries of every installed distribution whose name matches its patterns.  CuPy and
@@ -76,22 +74,18 @@ class DistIndex:
         self._closure: dict[str, frozenset[str]] = {}
 
     @classmethod
-    def read(cls, root: Path) -> DistIndex:
-        dists: list[Distribution] = []
+    def read(cls, root: Path | Prefix) -> DistIndex:
+        """The index of an environment: an unpacked archive's root, or a read ``Prefix``."""
+        prefix = root if isinstance(root, Prefix) else Prefix.read(root)
         python = None
-        lib = root / "lib"
-        for site in sorted(lib.glob("python*/site-packages")) if lib.is_dir() else []:
-            rel = site.relative_to(root).as_posix()
-            match = _SITE.match(rel)
-            if match is None:
-                continue
-            python = (match.group(1), match.group(2))
-            dists.extend(_read_dist_info(d, rel) for d in sorted(site.glob("*.dist-info")))
-        meta = root / "conda-meta"
-        for record in sorted(meta.glob("*.json")) if meta.is_dir() else []:
-            conda = _read_conda_record(record)
-            if conda is not None:
-                dists.append(conda)
+        for site in prefix.sites:
+            if match := _SITE.match(site):
+                python = (match.group(1), match.group(2))
+        dists = [_pip_distribution(d) for d in prefix.pip if _SITE.match(d.site) and d.is_dist_info]
+        dists.extend(
+            Distribution(f"conda:{r.name}", _conda_needs(r.depends), list(r.files))
+            for r in prefix.conda
+        )
         return cls(dists, python)
 
     def owners(self, path: str) -> set[str]:
@@ -148,45 +142,20 @@ class DistIndex:
             return True  # a marker this cannot judge: count the requirement
 
 
-def _read_dist_info(directory: Path, site: str) -> Distribution:
-    name = directory.name.removesuffix(".dist-info").split("-")[0]
+def _pip_distribution(dist: PipDist) -> Distribution:
     requires: list[Needs] = []
-    metadata = directory / "METADATA"
-    if metadata.is_file():
-        headers = HeaderParser().parsestr(metadata.read_text("utf-8", "replace"))
-        name = headers.get("Name") or name
-        for line in headers.get_all("Requires-Dist") or []:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
-                continue
-            requires.append(
-                Needs(str(canonicalize_name(req.name)), frozenset(req.extras), req.marker)
-            )
-    files: list[str] = []
-    record = directory / "RECORD"
-    if record.is_file():
-        rows = csv.reader(record.read_text("utf-8", "replace").splitlines())
-        for row in rows:
-            if row and row[0]:
-                files.append(os.path.normpath(f"{site}/{row[0]}").replace(os.sep, "/"))
-    return Distribution(str(canonicalize_name(name)), requires, files)
+    for line in dist.requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        requires.append(Needs(str(canonicalize_name(req.name)), frozenset(req.extras), req.marker))
+    return Distribution(dist.name, requires, list(dist.files or ()))
 
 
-def _read_conda_record(path: Path) -> Distribution | None:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        return None
-    requires = []
-    for spec in data.get("depends") or []:
-        match = _CONDA_NAME.match(str(spec))
-        if match:
-            requires.append(Needs(f"conda:{match.group(0)}"))
-    files = [str(f) for f in data.get("files") or [] if isinstance(f, str)]
-    return Distribution(f"conda:{data['name']}", requires, files)
+def _conda_needs(depends: Iterable[str]) -> list[Needs]:
+    matches = (_CONDA_NAME.match(spec) for spec in depends)
+    return [Needs(f"conda:{m.group(0)}") for m in matches if m]
 
 
 def display(name: str) -> str:

@@ -21,10 +21,7 @@ builds the variant's prefix from its lock first (``bundler.build.build_prefix``)
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import posixpath
 import re
 import shutil
 import tempfile
@@ -37,6 +34,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from bundler.artifact.prefix import PipDist, Prefix
 from bundler.atomic import atomic_write
 from bundler.digest import sha256_file
 from bundler.errors import BundlerError, NativeDistributionError, UsageError
@@ -110,46 +108,16 @@ class PyfilesResult:
 # --- reading a site-packages directory ----------------------------------------------
 
 
-def _norm(rel: str) -> str | None:
-    """A RECORD path inside site-packages, normalised; None when it points outside."""
-    rel = rel.replace("\\", "/")
-    if rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
-        return None
-    norm = posixpath.normpath(rel)
-    if norm == "." or norm.startswith("../") or norm == "..":
-        return None
-    return norm
-
-
-def _read_metadata(meta_dir: Path) -> tuple[str, str]:
-    for fname in ("METADATA", "PKG-INFO"):
-        path = meta_dir / fname
-        if path.is_file():
-            headers = HeaderParser().parsestr(path.read_text(encoding="utf-8", errors="replace"))
-            if headers.get("Name"):
-                return str(headers["Name"]), str(headers.get("Version", ""))
-    # "name-version.dist-info"
-    stem = meta_dir.name.rsplit(".", 1)[0]
-    name, _, version = stem.partition("-")
-    return name, version
-
-
-def _listed_files(meta_dir: Path) -> list[str] | None:
-    """Files a distribution owns (relative to site), or None when nothing records them."""
-    record = meta_dir / "RECORD"
-    if record.is_file():
-        rows = csv.reader(io.StringIO(record.read_text(encoding="utf-8", errors="replace")))
-        return [p for row in rows if row and (p := _norm(row[0])) is not None]
-    installed = meta_dir / "installed-files.txt"  # egg-info written by pip
-    if installed.is_file():
-        base = meta_dir.name
-        out = []
-        for line in installed.read_text(encoding="utf-8", errors="replace").splitlines():
-            p = _norm(posixpath.join(base, line.strip())) if line.strip() else None
-            if p is not None:
-                out.append(p)
-        return out
-    return None
+def _files_of(site: Prefix, dist: PipDist) -> list[str]:
+    """The files a distribution's record lists that exist (a symlink: to a file), and
+    everything in its metadata directory, which always travels with it; relative to
+    the site, read as the root."""
+    entries = site.entries
+    listed = {p for p in dist.files or () if p in entries}
+    files = {p for p in listed if entries[p].is_file or (site.root / p).is_file()}
+    inside = dist.metadata_dir + "/"
+    files.update(p for p in entries if p.startswith(inside))
+    return sorted(files)
 
 
 def _binary_magic(path: Path) -> bool:
@@ -187,28 +155,18 @@ def _wheel_reasons(meta_dir: Path) -> list[str]:
 
 def scan_site_packages(site_packages: Path) -> tuple[list[Distribution], list[str]]:
     """The distributions installed in ``site_packages`` and the top-level entries none owns."""
-    site = site_packages
+    site = Prefix.read(site_packages, sites=[""])
     dists: list[Distribution] = []
     owned: set[str] = set()
-    meta_dirs = sorted(
-        p for p in site.iterdir() if p.is_dir() and p.name.endswith((".dist-info", ".egg-info"))
-    )
-    for meta_dir in meta_dirs:
-        name, version = _read_metadata(meta_dir)
-        listed = _listed_files(meta_dir)
+    for dist in site.pip:
+        meta_dir = site_packages / dist.metadata_dir
         reasons: list[str] = []
-        if listed is None:
-            reasons.append(f"{meta_dir.name} has no RECORD: cannot tell which files it owns")
-            listed = []
-        files = sorted({p for p in listed if (site / p).is_file()})
-        # The metadata directory always travels with the distribution.
-        files = sorted(
-            set(files)
-            | {p.relative_to(site).as_posix() for p in meta_dir.rglob("*") if p.is_file()}
-        )
+        if dist.files is None:
+            reasons.append(f"{dist.metadata_dir} has no RECORD: cannot tell which files it owns")
+        files = _files_of(site, dist)
         reasons.extend(_wheel_reasons(meta_dir))
         native = [p for p in files if _NATIVE_SUFFIX.search(p)]
-        native += [p for p in files if p not in native and _binary_magic(site / p)]
+        native += [p for p in files if p not in native and _binary_magic(site_packages / p)]
         # Name an extension module first: it says more than a vendored library does.
         native.sort(key=lambda p: not _EXTENSION_MODULE.search(p))
         if native:
@@ -217,18 +175,18 @@ def scan_site_packages(site_packages: Path) -> tuple[list[Distribution], list[st
         owned.update(p.split("/", 1)[0] for p in files)
         dists.append(
             Distribution(
-                name=canonicalize_name(name),
-                version=version,
-                metadata_dir=meta_dir.name,
+                name=dist.name,
+                version=dist.version,
+                metadata_dir=dist.metadata_dir,
                 files=tuple(files),
                 native_reasons=tuple(reasons),
             )
         )
-    unowned = sorted(
-        p.name
-        for p in site.iterdir()
-        if p.name not in owned and p.name != "__pycache__" and not p.name.startswith("README")
-    )
+    unowned = [
+        name
+        for name in site.children("")
+        if name not in owned and name != "__pycache__" and not name.startswith("README")
+    ]
     return dists, unowned
 
 

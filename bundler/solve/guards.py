@@ -21,7 +21,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -228,13 +227,12 @@ def read_locked_versions(lock_path: Path, platform: str | None = None) -> dict[s
     """The versions of ``CHECKED_PACKAGES`` in a conda-lock v1 file (one platform).
 
     ``platform`` None takes the first platform listed in the lock.  A conda record
-    wins over a pip record of the same name.
+    wins over a pip record of the same name.  A lock that cannot be read is a
+    ``LockStateError`` (``lockfile.load_lock_data``).
     """
-    import yaml
+    from bundler.solve.lockfile import load_lock_data
 
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(lock_path.read_text(), Loader=loader)
-    packages = data.get("package") if isinstance(data, dict) else None
+    packages = load_lock_data(lock_path).get("package")
     if not isinstance(packages, list):
         return {}
     if platform is None:

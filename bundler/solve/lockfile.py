@@ -133,8 +133,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def load_lock_data(path: Path) -> dict[str, Any]:
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when there
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
         raise LockStateError(f"{path}: cannot read lock: {exc}", "run 'bundler lock'") from exc
     if not isinstance(data, dict) or data.get("version") != 1 or "package" not in data:

@@ -515,6 +515,7 @@ def test_streamed_pip_files_pack_as_conda_pack_would(small_env: Path, tmp_path: 
     from conda_pack.core import CondaEnv, Packer
 
     from bundler.artifact.pack import _add
+    from bundler.artifact.prefix import Prefix
 
     prefix = tmp_path / "env"
     shutil.copytree(small_env, prefix, symlinks=True)
@@ -539,11 +540,12 @@ def test_streamed_pip_files_pack_as_conda_pack_would(small_env: Path, tmp_path: 
     script.chmod(0o755)
 
     env = CondaEnv.from_prefix(str(prefix))
+    model = Prefix.read(prefix)  # what pack walked: whether a pip file is a regular file
     reference, ours = _Recorder(), _Recorder()
     ref_packer, our_packer = Packer(str(prefix), reference), Packer(str(prefix), ours)
     for f in env.files:
         ref_packer.add(f)
-        _add(our_packer, f)
+        _add(our_packer, f, model)
 
     assert {t: e[1] for t, e in ours.entries.items()} == {
         t: e[1] for t, e in reference.entries.items()
