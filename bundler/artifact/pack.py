@@ -41,7 +41,7 @@ from bundler.artifact.manifest import (
     manifest_path,
 )
 from bundler.artifact.prefix import Prefix
-from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
+from bundler.artifact.sbom import cyclonedx, dumps, inventory_of, is_metadata, sbom_path
 from bundler.artifact.tarwriter import (
     GZIP_LEVEL,
     HashingWriter,
@@ -498,7 +498,7 @@ def _write_pack(
     )
     manifest.write(tmp_manifest)
     tmp_sbom = temp_path(spath, created)
-    sbom = content_of(output.name, sha, manifest, notes.get("metadata", {}))
+    sbom = inventory_of(output.name, sha, manifest, notes.get("metadata", {}))
     tmp_sbom.write_text(dumps(cyclonedx(sbom)), encoding="utf-8")
     commit([(tmp_archive, output), (tmp_manifest, mpath), (tmp_sbom, spath)])
     return PackResult(

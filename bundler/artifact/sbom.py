@@ -10,8 +10,8 @@ are named by a property of the archive (``bundler:provided-by-spark``).
 
 ``pack`` collects the same files while it writes (``METADATA_FILE`` says which) and
 writes the document with the archive and the manifest, all three or none;
-``bundler sbom`` reads them back from an existing archive (``archive_content``), so
-both give the same bytes.  ``bundler.artifact.spdx`` renders the same content as SPDX.
+``bundler sbom`` reads them back from an existing archive (``archive_inventory``), so
+both give the same bytes.  ``bundler.artifact.spdx`` renders the same inventory as SPDX.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Component:
 
 
 @dataclass(frozen=True)
-class ArchiveContent:
+class Inventory:
     """What one archive holds, read from its metadata files and its manifest."""
 
     name: str
@@ -284,12 +284,12 @@ def read_directory(root: Path) -> dict[str, bytes]:
     return found
 
 
-def content_of(
+def inventory_of(
     name: str, sha256: str, manifest: Manifest, metadata: Mapping[str, bytes]
-) -> ArchiveContent:
+) -> Inventory:
     components = read_components(metadata, manifest)
     components.sort(key=lambda c: (c.manager, c.name, c.version))
-    return ArchiveContent(name, sha256, manifest, tuple(components))
+    return Inventory(name, sha256, manifest, tuple(components))
 
 
 # ---------------------------------------------------------------- CycloneDX
@@ -329,14 +329,14 @@ def _component(c: Component) -> dict[str, Any]:
     return data
 
 
-def _root(content: ArchiveContent) -> dict[str, Any]:
-    manifest = content.manifest
-    spark = ", ".join(f"{p.name}@{p.version}" for p in content.provided_by_spark)
+def _root(inventory: Inventory) -> dict[str, Any]:
+    manifest = inventory.manifest
+    spark = ", ".join(f"{p.name}@{p.version}" for p in inventory.provided_by_spark)
     return {
         "type": "file",
-        "bom-ref": content.root_ref,
-        "name": content.name,
-        "hashes": [{"alg": "SHA-256", "content": content.sha256}],
+        "bom-ref": inventory.root_ref,
+        "name": inventory.name,
+        "hashes": [{"alg": "SHA-256", "content": inventory.sha256}],
         "properties": _properties(
             [
                 ("bundler:variant", manifest.variant),
@@ -349,9 +349,9 @@ def _root(content: ArchiveContent) -> dict[str, Any]:
     }
 
 
-def cyclonedx(content: ArchiveContent) -> dict[str, Any]:
-    """The CycloneDX 1.6 document; the same content gives the same document."""
-    graph = content.graph()
+def cyclonedx(inventory: Inventory) -> dict[str, Any]:
+    """The CycloneDX 1.6 document; the same inventory gives the same document."""
+    graph = inventory.graph()
     doc: dict[str, Any] = {
         "$schema": f"http://cyclonedx.org/schema/bom-{SPEC_VERSION}.schema.json",
         "bomFormat": "CycloneDX",
@@ -361,11 +361,11 @@ def cyclonedx(content: ArchiveContent) -> dict[str, Any]:
             "tools": {
                 "components": [{"type": "application", "name": "bundler", "version": __version__}]
             },
-            "component": _root(content),
+            "component": _root(inventory),
         },
-        "components": [_component(c) for c in content.components],
+        "components": [_component(c) for c in inventory.components],
         "dependencies": [
-            {"ref": content.root_ref, "dependsOn": sorted(graph)},
+            {"ref": inventory.root_ref, "dependsOn": sorted(graph)},
             *({"ref": ref, "dependsOn": deps} for ref, deps in graph.items()),
         ],
     }
@@ -385,8 +385,8 @@ Format = Literal["cyclonedx", "spdx"]
 FORMATS: tuple[Format, ...] = ("cyclonedx", "spdx")
 
 
-def archive_content(archive: Path, reporter: Reporter | None = None) -> ArchiveContent:
-    """An existing archive's content, from its manifest and its own metadata files.
+def archive_inventory(archive: Path, reporter: Reporter | None = None) -> Inventory:
+    """An existing archive's inventory, from its manifest and its own metadata files.
 
     ManifestError when the manifest is missing or does not describe this archive.
     """
@@ -409,7 +409,7 @@ def archive_content(archive: Path, reporter: Reporter | None = None) -> ArchiveC
             f"{archive}: sha256 {sha} is not the {manifest.archive.sha256} of its manifest",
             "the archive was changed or replaced after packing; pack it again",
         )
-    return content_of(archive.name, sha, manifest, read_members(archive, is_metadata))
+    return inventory_of(archive.name, sha, manifest, read_members(archive, is_metadata))
 
 
 @dataclass(frozen=True)
@@ -438,10 +438,10 @@ class SbomResult:
         }
 
 
-def render(content: ArchiveContent, fmt: str) -> str:
+def render(inventory: Inventory, fmt: str) -> str:
     from bundler.artifact.spdx import spdx
 
-    return dumps(cyclonedx(content) if fmt == "cyclonedx" else spdx(content))
+    return dumps(cyclonedx(inventory) if fmt == "cyclonedx" else spdx(inventory))
 
 
 def build_sbom(options: SbomOptions, reporter: Reporter | None = None) -> SbomResult:
@@ -450,8 +450,8 @@ def build_sbom(options: SbomOptions, reporter: Reporter | None = None) -> SbomRe
         raise SbomError(
             f"--format {options.format}: unknown SBOM format", f"use {' or '.join(FORMATS)}"
         )
-    content = archive_content(options.archive, reporter)
-    text = render(content, options.format)
+    inventory = archive_inventory(options.archive, reporter)
+    text = render(inventory, options.format)
     if options.output is not None:
         with atomic_write(options.output) as tmp:
             tmp.write_text(text, encoding="utf-8")
@@ -459,7 +459,7 @@ def build_sbom(options: SbomOptions, reporter: Reporter | None = None) -> SbomRe
         archive=options.archive,
         format=options.format,
         output=options.output,
-        components=len(content.components),
-        provided_by_spark=tuple(p.name for p in content.provided_by_spark),
+        components=len(inventory.components),
+        provided_by_spark=tuple(p.name for p in inventory.provided_by_spark),
         text=text,
     )

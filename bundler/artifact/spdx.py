@@ -1,4 +1,4 @@
-"""The same archive content as an SPDX 2.3 JSON document (``bundler sbom --format spdx``).
+"""The same archive inventory as an SPDX 2.3 JSON document (``bundler sbom --format spdx``).
 
 One package for the archive (``primaryPackagePurpose: ARCHIVE``) that ``CONTAINS`` one
 package per component, ``DEPENDS_ON`` edges from conda ``depends`` and
@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from bundler import __version__
-from bundler.artifact.sbom import PROVIDED_BY_SPARK, ArchiveContent, Component
+from bundler.artifact.sbom import PROVIDED_BY_SPARK, Component, Inventory
 
 NOASSERTION = "NOASSERTION"
 
@@ -61,19 +61,19 @@ def _package(c: Component, spdx_id: str) -> dict[str, Any]:
     return data
 
 
-def _archive_package(content: ArchiveContent) -> dict[str, Any]:
-    manifest = content.manifest
+def _archive_package(inventory: Inventory) -> dict[str, Any]:
+    manifest = inventory.manifest
     facts = [
         f"variant {manifest.variant}" if manifest.variant else "",
         f"platform {manifest.platform}" if manifest.platform else "",
         f"{manifest.content} archive",
     ]
-    spark = ", ".join(f"{p.name}@{p.version}" for p in content.provided_by_spark)
+    spark = ", ".join(f"{p.name}@{p.version}" for p in inventory.provided_by_spark)
     if spark:
         facts.append(f"{PROVIDED_BY_SPARK}: {spark} (left out; Spark provides them)")
     return {
         "SPDXID": "SPDXRef-Archive",
-        "name": content.name,
+        "name": inventory.name,
         "supplier": NOASSERTION,
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": False,
@@ -81,36 +81,36 @@ def _archive_package(content: ArchiveContent) -> dict[str, Any]:
         "licenseDeclared": NOASSERTION,
         "copyrightText": NOASSERTION,
         "primaryPackagePurpose": "ARCHIVE",
-        "checksums": [{"algorithm": "SHA256", "checksumValue": content.sha256}],
+        "checksums": [{"algorithm": "SHA256", "checksumValue": inventory.sha256}],
         "comment": "; ".join(f for f in facts if f),
     }
 
 
-def spdx(content: ArchiveContent) -> dict[str, Any]:
+def spdx(inventory: Inventory) -> dict[str, Any]:
     """The SPDX 2.3 document of ``content``."""
     ids: dict[str, str] = {}
-    for c in content.components:
+    for c in inventory.components:
         spdx_id = _spdx_id(c.manager, f"{c.name}-{c.version}")
         while spdx_id in ids.values():
             spdx_id += "-1"
         ids[c.purl] = spdx_id
     relationships = [
         _relation("SPDXRef-DOCUMENT", "DESCRIBES", "SPDXRef-Archive"),
-        *(_relation("SPDXRef-Archive", "CONTAINS", ids[c.purl]) for c in content.components),
+        *(_relation("SPDXRef-Archive", "CONTAINS", ids[c.purl]) for c in inventory.components),
     ]
-    for ref, deps in content.graph().items():
+    for ref, deps in inventory.graph().items():
         relationships += [_relation(ids[ref], "DEPENDS_ON", ids[d]) for d in deps]
-    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:bundler:spdx:{content.sha256}")
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"urn:bundler:spdx:{inventory.sha256}")
     return {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
-        "name": content.name,
-        "documentNamespace": f"https://spdx.org/spdxdocs/{content.name}-{namespace}",
+        "name": inventory.name,
+        "documentNamespace": f"https://spdx.org/spdxdocs/{inventory.name}-{namespace}",
         "creationInfo": {"created": _created(), "creators": [f"Tool: bundler-{__version__}"]},
         "packages": [
-            _archive_package(content),
-            *(_package(c, ids[c.purl]) for c in content.components),
+            _archive_package(inventory),
+            *(_package(c, ids[c.purl]) for c in inventory.components),
         ],
         "relationships": relationships,
     }

@@ -52,7 +52,7 @@ from bundler import proc
 from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import Manifest, manifest_path, read_manifest
 from bundler.artifact.readers import extract_members, zip_symlinks
-from bundler.artifact.sbom import content_of, read_directory
+from bundler.artifact.sbom import inventory_of, read_directory
 from bundler.check.dists import display
 from bundler.check.elf import HOST_KINDS, LinkageReport, check_linkage
 from bundler.check.licenses import check_licenses, denied_keys
@@ -398,8 +398,8 @@ def _check_licenses(
     if not any(c.name == "extract" and c.status == "passed" for c in checks):
         return _skipped("licenses", "the archive was not extracted")
     metadata = read_directory(_env_root(dest))
-    content = content_of(dest.name, "", manifest or Manifest(), metadata)
-    return check_licenses(content.components, denied)
+    inventory = inventory_of(dest.name, "", manifest or Manifest(), metadata)
+    return check_licenses(inventory.components, denied)
 
 
 # ---------------------------------------------------------------- the command

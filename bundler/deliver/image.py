@@ -284,7 +284,7 @@ def archive_sbom(archive: Path, manifest: Manifest) -> bytes:
     """The SBOM pack wrote beside ``archive``, or one made from it when that is missing
     or describes another archive (one packed before bundler wrote SBOMs)."""
     from bundler.artifact.readers import read_members
-    from bundler.artifact.sbom import content_of, cyclonedx, dumps, is_metadata, sbom_path
+    from bundler.artifact.sbom import cyclonedx, dumps, inventory_of, is_metadata, sbom_path
     from bundler.digest import sha256_file
 
     beside = sbom_path(archive)
@@ -296,7 +296,7 @@ def archive_sbom(archive: Path, manifest: Manifest) -> bytes:
             hashes = []
         if {"alg": "SHA-256", "content": manifest.archive.sha256} in hashes:
             return data
-    sbom = content_of(
+    sbom = inventory_of(
         archive.name, sha256_file(archive), manifest, read_members(archive, is_metadata)
     )
     return dumps(cyclonedx(sbom)).encode()

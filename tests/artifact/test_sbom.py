@@ -27,9 +27,9 @@ from bundler.artifact.sbom import (
     PROVIDED_BY_SPARK,
     Component,
     conda_purl,
-    content_of,
     cyclonedx,
     dumps,
+    inventory_of,
     is_metadata,
 )
 from bundler.artifact.spdx import spdx
@@ -200,21 +200,21 @@ def test_components_graph_and_documents_from_metadata_files(tmp_path: Path) -> N
             PackageRecord("pyspark", "3.5.7", "conda", in_archive=False),
         ),
     )
-    content = content_of("app.tar.gz", "cd" * 32, manifest, metadata)
-    by_name = {c.name: c for c in content.components}
+    inventory = inventory_of("app.tar.gz", "cd" * 32, manifest, metadata)
+    by_name = {c.name: c for c in inventory.components}
     assert sorted(by_name) == ["py-tool", "python", "six"]  # six's dist-info is conda's
     tool = by_name["py-tool"]
     assert tool.purl == "pkg:pypi/py-tool@2.0" and tool.sha256 == "ab" * 32
     assert tool.requires == ("six",)  # no extras, no other platform, no older Python
     assert by_name["six"].requires == ("python",) and by_name["six"].provides == ("six",)
-    graph = content.graph()
+    graph = inventory.graph()
     assert graph[tool.purl] == [by_name["six"].purl]
     assert graph[by_name["six"].purl] == [by_name["python"].purl]
 
-    doc = cyclonedx(content)
+    doc = cyclonedx(inventory)
     text = dumps(doc)
     assert cyclonedx_errors(text) is None
-    assert dumps(cyclonedx(content)) == text  # reproducible, serial number included
+    assert dumps(cyclonedx(inventory)) == text  # reproducible, serial number included
     root = doc["metadata"]["component"]
     assert root["hashes"] == [{"alg": "SHA-256", "content": "cd" * 32}]
     props = {p["name"]: p["value"] for p in root["properties"]}
@@ -225,7 +225,7 @@ def test_components_graph_and_documents_from_metadata_files(tmp_path: Path) -> N
     assert "pyspark" not in {c["name"] for c in doc["components"]}
 
     path = tmp_path / "app.spdx.json"
-    path.write_text(dumps(spdx(content)))
+    path.write_text(dumps(spdx(inventory)))
     assert spdx_errors(path) == []
 
 
