@@ -32,7 +32,8 @@ import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from email.parser import HeaderParser
+from email.message import Message
+from email.parser import BytesHeaderParser, HeaderParser
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -266,9 +267,16 @@ def conda_record(meta: str, data: bytes) -> CondaRecord | None:
 # ---------------------------------------------------------------- pip distributions
 
 
+def metadata_headers(text: str | bytes) -> Message:
+    """The headers of a ``METADATA``, ``PKG-INFO`` or ``WHEEL`` file (the body is skipped)."""
+    if isinstance(text, bytes):
+        return BytesHeaderParser().parsebytes(text)
+    return HeaderParser().parsestr(text)
+
+
 def parse_metadata(text: str) -> tuple[str, str, tuple[str, ...]]:
     """``METADATA``/``PKG-INFO`` headers: name, version, Requires-Dist ("" if absent)."""
-    headers = HeaderParser().parsestr(text)
+    headers = metadata_headers(text)
     requires = tuple(str(r) for r in headers.get_all("Requires-Dist") or ())
     return str(headers.get("Name") or ""), str(headers.get("Version") or ""), requires
 

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesHeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bundler import __version__
 from bundler.artifact.licenses import DeclaredLicense, from_metadata, from_text
 from bundler.artifact.manifest import Manifest, PackageRecord, manifest_path, read_manifest
+from bundler.artifact.prefix import metadata_headers
 from bundler.atomic import atomic_write
 from bundler.errors import ManifestError, SbomError
 from bundler.events import NullReporter, Reporter
@@ -162,10 +162,6 @@ def _dist_info(path: str) -> str | None:
     return str(PurePosixPath(path).parent) if path.endswith(".dist-info/METADATA") else None
 
 
-def _headers(data: bytes) -> Message:
-    return BytesHeaderParser().parsebytes(data)
-
-
 def _requires(metadata: Message, environment: Mapping[str, str]) -> tuple[str, ...]:
     """Canonical names of the Requires-Dist entries that apply (no extras)."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -211,7 +207,7 @@ def _conda_component(
     for f in files:
         if (info := _dist_info(f)) is not None:
             data = metadata.get(f)
-            name = _headers(data).get("Name") if data else None
+            name = metadata_headers(data).get("Name") if data else None
             provides.add(_canonical(str(name or PurePosixPath(info).name.split("-")[0])))
     depends = {str(d).split()[0] for d in record.get("depends") or () if str(d).strip()}
     return Component(
@@ -251,7 +247,7 @@ def read_components(metadata: Mapping[str, bytes], manifest: Manifest) -> list[C
     for member in sorted(m for m in metadata if m.endswith(".dist-info/METADATA")):
         if member in owned:
             continue
-        headers = _headers(metadata[member])
+        headers = metadata_headers(metadata[member])
         name, version = str(headers.get("Name") or ""), str(headers.get("Version") or "")
         if not name or not version:
             continue

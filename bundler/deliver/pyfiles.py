@@ -28,13 +28,12 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from bundler.artifact.prefix import PipDist, Prefix
+from bundler.artifact.prefix import PipDist, Prefix, metadata_headers
 from bundler.atomic import atomic_write
 from bundler.digest import sha256_file
 from bundler.errors import BundlerError, NativeDistributionError, UsageError
@@ -137,7 +136,7 @@ def _wheel_reasons(meta_dir: Path) -> list[str]:
         return []
     from packaging.tags import parse_tag
 
-    headers = HeaderParser().parsestr(wheel.read_text(encoding="utf-8", errors="replace"))
+    headers = metadata_headers(wheel.read_text(encoding="utf-8", errors="replace"))
     reasons = []
     if str(headers.get("Root-Is-Purelib", "true")).strip().lower() == "false":
         reasons.append("wheel says Root-Is-Purelib: false")
