@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bundler.artifact.formats import archive_format
 from bundler.artifact.manifest import Content, LeftOut
 from bundler.artifact.prefix import Prefix, conda_record, parse_record
 from bundler.events import NullReporter, Reporter
@@ -199,7 +200,7 @@ def read_listing(archive: Path, reporter: Reporter | None = None) -> Listing:
     reporter = reporter or NullReporter()
     reporter.step(f"reading {archive.name}")
     reader = _ListingReader()
-    plain = archive.name.lower().endswith(".tar")
+    plain = archive_format(archive) == "tar"
     opened = open(archive, "rb") if plain else igzip.open(archive, "rb")  # noqa: SIM115
     with opened as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         for member in tar:

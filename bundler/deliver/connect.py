@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bundler.artifact.formats import spark_unpack_problem
+from bundler.artifact.formats import archive_format, spark_unpack_problem
 from bundler.artifact.manifest import manifest_path, read_manifest
 from bundler.artifact.readers import zip_symlinks
 from bundler.deliver.layout import ENV_ALIAS
@@ -113,7 +113,7 @@ def _check_archive(archive: Path) -> None:
             f"{archive}: Spark Connect cannot upload a path that contains '#'",
             "rename or move the archive and its manifest",
         )
-    if lower.endswith(".zip"):
+    if archive_format(archive) == "zip":
         _check_zip_links(archive)
 
 
