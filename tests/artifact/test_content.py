@@ -27,6 +27,7 @@ from bundler.artifact.content import (
 )
 from bundler.artifact.manifest import LeftOut
 from tests.support.archives import pack_dir, tar_gz
+from tests.support.workspace import write_files
 
 SITE = "lib/python3.11/site-packages"
 
@@ -115,14 +116,6 @@ def test_a_tests_string_keeps_only_the_directory_beside_it() -> None:
 # ---------------------------------------------------------------- an installed prefix
 
 
-def _tree(root: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
 def _record(name: str, files: list[str]) -> bytes:
     return json.dumps({"name": name, "version": "1", "files": files}).encode()
 
@@ -157,7 +150,7 @@ TREE = {
 
 
 def test_read_prefix_sees_what_read_listing_sees(tmp_path: Path) -> None:
-    prefix = _tree(tmp_path / "prefix", TREE)
+    prefix = write_files(tmp_path / "prefix", TREE)
     (prefix / "lib" / "alias").symlink_to("python3.11")
     archive = pack_dir(prefix, tmp_path / "env.tar.gz")
     on_disk, packed = read_prefix(prefix), read_listing(archive)
@@ -169,7 +162,7 @@ def test_read_prefix_sees_what_read_listing_sees(tmp_path: Path) -> None:
 
 
 def test_executor_plan_leaves_out_groups_and_full_keeps_them(tmp_path: Path) -> None:
-    listing = read_prefix(_tree(tmp_path / "prefix", TREE))
+    listing = read_prefix(write_files(tmp_path / "prefix", TREE))
     plan = plan_content(listing, cuda=False, bytecode=True)
     gone = {p for p in TREE if compile_patterns(plan.exclude_patterns)(p)}
     assert gone == {
@@ -201,7 +194,7 @@ def test_executor_plan_leaves_out_groups_and_full_keeps_them(tmp_path: Path) -> 
 
 def test_py4j_alone_is_not_spark(tmp_path: Path) -> None:
     files = {k: v for k, v in TREE.items() if "pyspark" not in k}
-    plan = plan_content(read_prefix(_tree(tmp_path / "p", files)), cuda=False)
+    plan = plan_content(read_prefix(write_files(tmp_path / "p", files)), cuda=False)
     assert "pyspark" not in plan.left_out and plan.left_out_imports == ()
 
 

@@ -23,6 +23,7 @@ from bundler.artifact.content import read_listing, read_prefix
 from bundler.artifact.pack import installed_packages
 from bundler.artifact.prefix import CondaRecord, PipDist, Prefix, parse_record
 from bundler.check.dists import DistIndex
+from tests.support.workspace import write_files
 
 SITE = "lib/python3.11/site-packages"
 ZOPE = f"{SITE}/zope.interface_extra-5.1.dist-info"
@@ -39,23 +40,13 @@ ZOPE_RECORD = (
 )
 
 
-def _write(root: Path, files: dict[str, str | bytes]) -> None:
-    for name, data in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, str):
-            path.write_text(data)
-        else:
-            path.write_bytes(data)
-
-
 def _conda(name: str, version: str, files: list[str], **extra: Any) -> str:
     record = {"name": name, "version": version, "files": files, "depends": ["libzlib >=1.3"]}
     return json.dumps({**record, **extra})
 
 
 def _prefix(root: Path) -> Path:
-    _write(
+    write_files(
         root,
         {
             "conda-meta/python-3.11.7-h_0.json": _conda(
@@ -156,7 +147,7 @@ def test_owners_conda_first_then_pip_then_nobody(tmp_path: Path) -> None:
 
 def test_a_dist_info_a_conda_package_installed_is_the_conda_packages(tmp_path: Path) -> None:
     root = _prefix(tmp_path / "env")
-    _write(
+    write_files(
         root,
         {
             "conda-meta/zope-5.1-py_0.json": _conda(
@@ -190,7 +181,7 @@ def test_installed_packages_names_and_sizes(tmp_path: Path) -> None:
 
 def test_a_damaged_record_is_named(tmp_path: Path) -> None:
     root = _prefix(tmp_path / "env")
-    _write(
+    write_files(
         root,
         {
             "conda-meta/broken-1-0.json": "{",
@@ -215,7 +206,7 @@ def test_parse_record_reads_csv_and_keeps_paths_inside() -> None:
 def test_read_prefix_takes_pysparks_files_from_the_prefix(tmp_path: Path) -> None:
     root = _prefix(tmp_path / "env")
     dist = f"{SITE}/pyspark-4.0.0.dist-info"
-    _write(
+    write_files(
         root,
         {
             f"{dist}/METADATA": "Name: pyspark\nVersion: 4.0.0\n",
@@ -284,7 +275,7 @@ def test_conda_env_is_conda_packs_own_view(tmp_path: Path) -> None:
     )
     meta = root / "conda-meta" / "python-3.11.7-h_0.json"
     meta.write_text(_conda("python", "3.11.7", CONDA_FILES, link={"source": str(pkg)}))
-    _write(root, {"pkgs/cache.txt": "never packed", "notes.txt~": "nor this"})
+    write_files(root, {"pkgs/cache.txt": "never packed", "notes.txt~": "nor this"})
     (root / "lib" / "alias").symlink_to("python3.11", target_is_directory=True)
     os.mkfifo(root / "pipe")  # load_files packs no special file at the top
     expected = CondaEnv.from_prefix(str(root))

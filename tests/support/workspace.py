@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 
 VARIANTS = """\
@@ -59,6 +60,18 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Each of ``files`` (relative path -> text or bytes) written under ``root``."""
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            path.write_text(data)
+        else:
+            path.write_bytes(data)
+    return root
 
 
 def make_workspace(root: Path, channel: Path) -> Path:
